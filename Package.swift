@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+// Murmur: DeMo (Decoupled Momentum) training across peers over a ZeroMQ mesh.
+import PackageDescription
+
+let package = Package(
+    name: "Murmur",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "murmur", targets: ["murmur"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C edges: each imported by exactly one Swift module.
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+
+        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+        .target(name: "Checkpointing"),
+        .target(name: "DeMo", dependencies: ["Tensors"]),
+        .target(name: "TinyGPT", dependencies: ["Tensors"]),
+        .target(name: "Mesh", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "MeshZMQ", dependencies: ["Mesh", "CZMQ"]),
+        .target(name: "Golden", dependencies: ["DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
+        .target(name: "MurmurCLI", dependencies: [
+            "Tensors", "Checkpointing", "DeMo", "TinyGPT", "Mesh", "MeshZMQ", "Golden",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "murmur", dependencies: ["MurmurCLI"]),
+
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing"]),
+        .testTarget(name: "DeMoTests", dependencies: ["DeMo", "Golden", "Tensors"]),
+        .testTarget(name: "TinyGPTTests", dependencies: ["TinyGPT", "Golden", "Tensors", "Checkpointing"]),
+        .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
+        .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
+        .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

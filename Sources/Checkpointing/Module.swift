@@ -1,0 +1,2 @@
+/// Module `Checkpointing`; see docs/DESIGN.md.
+enum CheckpointingNamespace {}

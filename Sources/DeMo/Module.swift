@@ -1,0 +1,2 @@
+/// Module `DeMo`; see docs/DESIGN.md.
+enum DeMoNamespace {}

@@ -1,0 +1,2 @@
+/// Module `Golden`; see docs/DESIGN.md.
+enum GoldenNamespace {}

@@ -1,0 +1,2 @@
+/// Module `Mesh`; see docs/DESIGN.md.
+enum MeshNamespace {}

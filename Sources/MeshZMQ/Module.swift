@@ -1,0 +1,2 @@
+/// Module `MeshZMQ`; see docs/DESIGN.md.
+enum MeshZMQNamespace {}

@@ -1,0 +1,2 @@
+/// Module `MurmurCLI`; see docs/DESIGN.md.
+enum MurmurCLINamespace {}

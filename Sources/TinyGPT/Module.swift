@@ -1,0 +1,2 @@
+/// Module `TinyGPT`; see docs/DESIGN.md.
+enum TinyGPTNamespace {}

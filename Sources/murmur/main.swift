@@ -1,0 +1,3 @@
+import MurmurCLI
+
+MurmurCommand.main()
