@@ -1,2 +1,0 @@
-/// Module `Golden`; see docs/DESIGN.md.
-enum GoldenNamespace {}
