@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "TinyGPTTests", dependencies: ["TinyGPT", "Golden", "Tensors", "Checkpointing"]),
         .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
-        .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI"]),
+        .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
 )

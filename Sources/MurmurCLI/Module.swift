@@ -1,2 +1,0 @@
-/// Module `MurmurCLI`; see docs/DESIGN.md.
-enum MurmurCLINamespace {}
