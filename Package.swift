@@ -24,9 +24,11 @@ let package = Package(
         .target(name: "TinyGPT", dependencies: ["Tensors"]),
         .target(name: "Mesh", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "MeshZMQ", dependencies: ["Mesh", "CZMQ"]),
+        .target(name: "Membership", dependencies: ["Mesh"]),
+        .target(name: "PeerRuntime", dependencies: ["Mesh", "Membership", "DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
         .target(name: "Golden", dependencies: ["DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
         .target(name: "MurmurCLI", dependencies: [
-            "Tensors", "Checkpointing", "DeMo", "TinyGPT", "Mesh", "MeshZMQ", "Golden",
+            "Tensors", "Checkpointing", "DeMo", "TinyGPT", "Mesh", "MeshZMQ", "Membership", "PeerRuntime", "Golden",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -38,6 +40,7 @@ let package = Package(
         .testTarget(name: "TinyGPTTests", dependencies: ["TinyGPT", "Golden", "Tensors", "Checkpointing"]),
         .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
+        .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh"]),
         .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
