@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "TinyGPTTests", dependencies: ["TinyGPT", "Golden", "Tensors", "Checkpointing"]),
         .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
+        .testTarget(name: "MembershipTests", dependencies: ["Membership"]),
         .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh"]),
         .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors"]),
     ],

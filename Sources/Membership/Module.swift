@@ -1,2 +1,0 @@
-/// Membership: heartbeats and failure detection, a pure state machine (time is an input).
-enum MembershipNamespace {}
