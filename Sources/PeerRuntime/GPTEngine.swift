@@ -1,0 +1,135 @@
+import DeMo
+import Foundation
+import Tensors
+import TinyGPT
+
+/// Errors of the GPT engine.
+public enum EngineError: Error, CustomStringConvertible {
+    case nonFiniteLoss(step: Int)
+    case badDenseBody(bytes: Int, expected: Int)
+    case nonFiniteDense
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let s): return "loss is not finite at step \(s); lower the learning rate"
+        case .badDenseBody(let n, let e): return "dense gradient body has \(n) bytes, expected \(e)"
+        case .nonFiniteDense: return "dense gradient body contains NaN or infinity"
+        }
+    }
+}
+
+/// Which optimizer a peer runs.
+public enum EngineOptimizer {
+    /// DeMo: sparse DCT top-k contributions, sign update.
+    case demo(DeMoConfig)
+    /// Data-parallel AdamW baseline: dense fp32 gradients, averaged by every peer.
+    case adamw(beta1: Float, beta2: Float, eps: Float, weightDecay: Float)
+}
+
+/// TinyGPT + DeMo (or AdamW) as a `StepEngine`: the real work of a peer.
+///
+/// Owns the model, the optimizer state and one batch buffer; not thread-safe (trainer thread only).
+public final class GPTEngine: StepEngine {
+    public let model: GPTModel
+    public let sampler: BatchSampler
+    public let peer: Int
+    public let schedule: LRSchedule
+    public let clipNorm: Float?
+    public private(set) var demo: DeMoOptimizer?
+    public private(set) var adam: AdamW?
+    private var batch: TokenBatch
+    private let denseCount: Int
+    private var averaged: [Float]
+
+    public init(model: GPTModel, sampler: BatchSampler, peer: Int, optimizer: EngineOptimizer,
+                schedule: LRSchedule, clipNorm: Float?) throws {
+        self.model = model
+        self.sampler = sampler
+        self.peer = peer
+        self.schedule = schedule
+        self.clipNorm = clipNorm
+        batch = TokenBatch(batchSize: sampler.batchSize, seqLen: sampler.seqLen)
+        denseCount = model.layout.totalCount
+        averaged = [Float](repeating: 0, count: denseCount)
+        switch optimizer {
+        case .demo(let c): demo = try DeMoOptimizer(layout: model.layout, config: c)
+        case .adamw(let b1, let b2, let eps, let wd):
+            adam = AdamW(count: denseCount, beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
+        }
+    }
+
+    public var referenceBytesPerContribution: Int {
+        if let demo { return DeMoCodec.accounting(plan: demo.plan, format: demo.config.valueFormat).referenceBytes }
+        return 4 * denseCount
+    }
+
+    public var denseBytesPerContribution: Int { 4 * denseCount }
+
+    /// Forward and backward on this peer's batch of `step` (gradients clipped), without the optimizer.
+    public func computeGradients(step: Int) throws -> Float {
+        sampler.trainBatch(peer: peer, step: step, into: &batch)
+        let loss = batch.inputs.withUnsafeBufferPointer { inp in
+            batch.targets.withUnsafeBufferPointer { tgt in
+                model.forward(inputs: inp, targets: tgt, batch: batch.batchSize, seqLen: batch.seqLen)
+            }
+        }
+        guard loss.isFinite else { throw EngineError.nonFiniteLoss(step: step) }
+        model.backward()
+        if let clipNorm { _ = clipGradNorm(model.gradients, maxNorm: clipNorm) }
+        return loss
+    }
+
+    public func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
+        let loss = try computeGradients(step: step)
+        let lr = schedule.rate(at: step)
+        if demo != nil {
+            let payload = try demo!.prepare(gradients: UnsafeBufferPointer(model.gradients), lr: lr)
+            return (try DeMoCodec.encode(payload, plan: demo!.plan), loss)
+        }
+        var body = [UInt8](repeating: 0, count: 4 * denseCount)
+        body.withUnsafeMutableBytes { raw in
+            let g = model.gradients
+            for i in 0..<denseCount { raw.storeBytes(of: g[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        }
+        return (body, loss)
+    }
+
+    public func validate(body: [UInt8]) throws {
+        if let demo {
+            _ = try DeMoCodec.decode(body, plan: demo.plan)
+            return
+        }
+        guard body.count == 4 * denseCount else { throw EngineError.badDenseBody(bytes: body.count, expected: 4 * denseCount) }
+        let ok = body.withUnsafeBytes { raw in
+            (0..<denseCount).allSatisfy { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))).isFinite }
+        }
+        if !ok { throw EngineError.nonFiniteDense }
+    }
+
+    public func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws {
+        let lr = schedule.rate(at: step)
+        let sorted = contributions.sorted { $0.peer < $1.peer }
+        if let demo {
+            let decoded = try sorted.map { DeMoContribution(peer: $0.peer, payload: try DeMoCodec.decode($0.body, plan: demo.plan)) }
+            try demo.apply(decoded, lr: lr, to: model.parameters)
+            return
+        }
+        // Dense average in peer order: a fixed summation order keeps replicas bit-identical.
+        for c in sorted { try validate(body: c.body) }
+        averaged.withUnsafeMutableBufferPointer { avg in
+            for i in 0..<denseCount { avg[i] = 0 }
+            for c in sorted {
+                c.body.withUnsafeBytes { raw in
+                    for i in 0..<denseCount {
+                        avg[i] += Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    }
+                }
+            }
+            let inv = 1 / Float(sorted.count)
+            for i in 0..<denseCount { avg[i] *= inv }
+            adam!.step(params: model.parameters, grads: UnsafeBufferPointer(avg), lr: Float(lr))
+        }
+    }
+
+    public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+/// Appends JSON lines to a file (rounds.jsonl, heartbeats.jsonl). Each line is written with one
+/// `write` call and flushed, so a reader (`murmur status`, `murmur logs --follow`) never sees half a
+/// line unless the process dies inside that call. Not thread-safe; one writer per file.
+public final class JSONLWriter {
+    private let handle: FileHandle?
+    public let url: URL?
+
+    /// Opens `url` for appending (creating folders and the file). `nil` discards every line.
+    public init(url: URL?) throws {
+        self.url = url
+        guard let url else { handle = nil; return }
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
+        let h = try FileHandle(forWritingTo: url)
+        h.seekToEndOfFile()
+        handle = h
+    }
+
+    deinit { try? handle?.close() }
+
+    /// Writes one object as a line. Keys are emitted in sorted order so lines diff well.
+    public func write(_ object: [String: Any]) {
+        guard let handle else { return }
+        guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+        data.append(0x0A)
+        handle.write(data)
+    }
+}
+
+/// Milliseconds since 1970, for log lines.
+public func wallMillis() -> UInt64 { UInt64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+/// A JSON-safe number: NaN and infinities become nil (JSON has none).
+func jsonNumber(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }

@@ -1,0 +1,22 @@
+/// The model-and-optimizer side of a peer, as the peer loop sees it.
+///
+/// `PeerNode` handles the network, membership and rounds; an engine turns a step number into the
+/// bytes of this peer's contribution and applies the contributions the round collected. The real
+/// engine (`GPTEngine`) runs TinyGPT with DeMo or AdamW; tests use small deterministic engines.
+///
+/// Threading: called only from the peer's trainer thread.
+public protocol StepEngine: AnyObject {
+    /// Forward/backward on this peer's batch of `step`; returns the UPDATE body and the loss (nats).
+    func contribute(step: Int) throws -> (body: [UInt8], loss: Float)
+    /// Checks a body another peer sent before it is counted; throws a typed error on anything
+    /// malformed (it is then dropped and logged, never applied).
+    func validate(body: [UInt8]) throws
+    /// Applies `step` with the round's contributions, sorted by peer index (own one included).
+    func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws
+    /// Digest of the current parameters (equal on every replica that applied the same stream).
+    func digest() -> UInt64
+    /// What the reference DeMo would send for one contribution (int64 index + f32 value per
+    /// coefficient), and what dense fp32 gradients would take, for rounds.jsonl.
+    var referenceBytesPerContribution: Int { get }
+    var denseBytesPerContribution: Int { get }
+}
