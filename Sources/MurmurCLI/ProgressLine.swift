@@ -26,13 +26,13 @@ final class ProgressLine {
         } else if now.timeIntervalSince(lastPlain) >= plainEvery || step == total {
             lastPlain = now
             print(text)
-            fflush(stdout)
+            fflush(nil)
         }
     }
 
     /// A message on its own line, without losing the progress line.
     func log(_ s: String) {
-        if isTTY { FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + s + "\n" + lastText).utf8)) } else { print(s); fflush(stdout) }
+        if isTTY { FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + s + "\n" + lastText).utf8)) } else { print(s); fflush(nil) }
     }
 
     func finish() { if isTTY { print("") } }
