@@ -147,7 +147,8 @@ public struct DeMoOptimizer: Sendable {
 
     /// Writes the IDCT of a sparse tensor payload (`k` ascending coefficients per chunk) into `out`
     /// (tensor layout, `tp.count` floats), chunk by chunk with `SparseIDCT`.
-    static func sparseDecode(_ tp: DeMoTensorPlan, _ tr: ChunkTransform, _ idx: [UInt32], _ val: [Float],
+    @_spi(DeMoInternals)
+    public static func sparseDecode(_ tp: DeMoTensorPlan, _ tr: ChunkTransform, _ idx: [UInt32], _ val: [Float],
                              into out: UnsafeMutablePointer<Float>) {
         var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
         idx.withUnsafeBufferPointer { ip in
