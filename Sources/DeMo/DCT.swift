@@ -46,25 +46,35 @@ public struct ChunkTransform: Sendable {
         colBasis = bases?[plan.chunkCols] ?? DCTBasis(n: plan.chunkCols)
     }
 
-    /// Forward DCT of every chunk: `E_chunk = C1 · X_chunk · C2ᵀ`. `x`, `out`, `scratch` each hold
-    /// `plan.count` floats; `out` may not alias `x`.
+    /// Floats in one band of chunks (`chunkRows` full rows of the 2-D view).
+    public var bandCount: Int { plan.chunkRows * plan.cols }
+
+    /// Forward DCT of every chunk: `E_chunk = C1 · X_chunk · C2ᵀ`. `x` and `out` hold `plan.count`
+    /// floats, `scratch` `bandCount`; `out` may not alias `x`.
     public func encode(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                        scratch: UnsafeMutablePointer<Float>) {
+        for y in 0..<plan.gridRows {
+            encodeBand(x + y * bandCount, into: out + y * bandCount, scratch: scratch)
+        }
+    }
+
+    /// Forward DCT of the chunks of one band (`bandCount` floats each; `scratch` too).
+    /// Working band by band keeps the data in cache between the two passes.
+    public func encodeBand(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                           scratch: UnsafeMutablePointer<Float>) {
         let n1 = plan.chunkRows, n2 = plan.chunkCols, cols = plan.cols
-        // Columns first: every run of n2 consecutive elements is one chunk row, so the whole tensor
-        // is a (count/n2) × n2 matrix times C2ᵀ — one call.
+        // Columns first: every run of n2 consecutive elements is one chunk row, so the band is a
+        // (bandCount/n2) × n2 matrix times C2ᵀ — one call.
         let colTarget = n1 == 1 ? out : scratch
         colBasis.c.withUnsafeBufferPointer { c2 in
-            BLAS.sgemm(.none, .transposed, m: plan.count / n2, n: n2, k: n2,
+            BLAS.sgemm(.none, .transposed, m: bandCount / n2, n: n2, k: n2,
                        a: x, lda: n2, b: c2.baseAddress!, ldb: n2, c: colTarget, ldc: n2)
         }
         if n1 == 1 { return }
-        // Rows: each band of n1 rows is C1 · band (n1 × cols), one call per band.
+        // Rows: the band is C1 · band (n1 × cols).
         rowBasis.c.withUnsafeBufferPointer { c1 in
-            for y in 0..<plan.gridRows {
-                BLAS.sgemm(m: n1, n: cols, k: n1, a: c1.baseAddress!, lda: n1,
-                           b: scratch + y * n1 * cols, ldb: cols, c: out + y * n1 * cols, ldc: cols)
-            }
+            BLAS.sgemm(m: n1, n: cols, k: n1, a: c1.baseAddress!, lda: n1,
+                       b: scratch, ldb: cols, c: out, ldc: cols)
         }
     }
 
@@ -72,16 +82,17 @@ public struct ChunkTransform: Sendable {
     public func decodeDense(_ e: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                             scratch: UnsafeMutablePointer<Float>) {
         let n1 = plan.chunkRows, n2 = plan.chunkCols, cols = plan.cols
-        let colTarget = n1 == 1 ? out : scratch
-        colBasis.c.withUnsafeBufferPointer { c2 in
-            BLAS.sgemm(m: plan.count / n2, n: n2, k: n2,
-                       a: e, lda: n2, b: c2.baseAddress!, ldb: n2, c: colTarget, ldc: n2)
-        }
-        if n1 == 1 { return }
-        rowBasis.c.withUnsafeBufferPointer { c1 in
-            for y in 0..<plan.gridRows {
+        for y in 0..<plan.gridRows {
+            let eb = e + y * bandCount, ob = out + y * bandCount
+            let colTarget = n1 == 1 ? ob : scratch
+            colBasis.c.withUnsafeBufferPointer { c2 in
+                BLAS.sgemm(m: bandCount / n2, n: n2, k: n2,
+                           a: eb, lda: n2, b: c2.baseAddress!, ldb: n2, c: colTarget, ldc: n2)
+            }
+            if n1 == 1 { continue }
+            rowBasis.c.withUnsafeBufferPointer { c1 in
                 BLAS.sgemm(.transposed, .none, m: n1, n: cols, k: n1, a: c1.baseAddress!, lda: n1,
-                           b: scratch + y * n1 * cols, ldb: cols, c: out + y * n1 * cols, ldc: cols)
+                           b: scratch, ldb: cols, c: ob, ldc: cols)
             }
         }
     }

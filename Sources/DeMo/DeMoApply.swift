@@ -22,21 +22,24 @@ extension DeMoOptimizer {
         }
         guard lr.isFinite, lr >= 0 else { throw DeMoError.badHyperparameter("learning rate \(lr) must be finite and >= 0") }
         let sorted = try validated(contributions)
-        let maxCount = plan.tensors.map(\.count).max() ?? 0
-        let agg = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxCount))
-        defer { agg.deallocate() }
         let wd = config.weightDecay
         let decayFactor = Float(1 - lr * wd)
         let step = Float(-lr)
+        let maxBand = transforms.map(\.bandCount).max() ?? 0
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
+        defer { a.deallocate() }
         for t in plan.tensors.indices {
             let tp = plan.tensors[t]
-            aggregate(tensor: t, sorted, into: agg)
-            let p = params.baseAddress! + tp.offset
-            if wd != 0 { for i in 0..<tp.count { p[i] = p[i] * decayFactor } }
-            for i in 0..<tp.count {
-                let a = agg[i]
-                let s: Float = a > 0 ? 1 : (a < 0 ? -1 : 0)
-                p[i] = p[i] + step * s
+            var agg = BandAggregator(self, tensor: t, sorted)
+            let band = agg.band
+            for y in 0..<tp.gridRows {
+                agg.aggregateBand(y, into: a)
+                let p = params.baseAddress! + tp.offset + y * band
+                if wd != 0 { for i in 0..<band { p[i] = p[i] * decayFactor } }
+                for i in 0..<band {
+                    let s: Float = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0)
+                    p[i] = p[i] + step * s
+                }
             }
         }
     }
@@ -58,39 +61,65 @@ extension DeMoOptimizer {
     /// floats written to `out`). `sorted` must come from `validated(_:)`.
     @_spi(DeMoInternals)
     public func aggregate(tensor t: Int, _ sorted: [DeMoContribution], into out: UnsafeMutablePointer<Float>) {
-        let tp = plan.tensors[t], tr = transforms[t]
+        var agg = BandAggregator(self, tensor: t, sorted)
+        for y in 0..<plan.tensors[t].gridRows { agg.aggregateBand(y, into: out + y * agg.band) }
+    }
+}
+
+/// Scatter-mean and sparse inverse DCT of one band of chunks of one tensor, over validated
+/// contributions. Owns band-sized scratch so the work stays in cache.
+struct BandAggregator {
+    let tp: DeMoTensorPlan
+    let payloads: [DeMoTensorPayload]
+    var dec: SparseIDCT
+    var sum: [Float], hits: [Int32], slotIdx: [UInt32], slotVal: [Float]
+    var band: Int { tp.chunkRows * tp.cols }
+
+    init(_ o: DeMoOptimizer, tensor t: Int, _ sorted: [DeMoContribution]) {
+        tp = o.plan.tensors[t]
+        payloads = sorted.map { $0.payload.tensors[t] }
+        dec = SparseIDCT(rowBasis: o.transforms[t].rowBasis, colBasis: o.transforms[t].colBasis)
+        sum = [Float](repeating: 0, count: tp.totalk)
+        hits = [Int32](repeating: 0, count: tp.totalk)
+        slotIdx = [UInt32](repeating: 0, count: tp.totalk)
+        slotVal = [Float](repeating: 0, count: tp.totalk)
+    }
+
+    /// Aggregates band `y` into `dst` (`band` floats).
+    mutating func aggregateBand(_ y: Int, into dst: UnsafeMutablePointer<Float>) {
         let k = tp.k
-        var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
-        var sum = [Float](repeating: 0, count: tp.totalk)
-        var hits = [Int32](repeating: 0, count: tp.totalk)
-        var slotIdx = [UInt32](repeating: 0, count: tp.totalk)
-        var slotVal = [Float](repeating: 0, count: tp.totalk)
-        let payloads = sorted.map { $0.payload.tensors[t] }
-        var c = 0
-        for y in 0..<tp.gridRows {
-            for x in 0..<tp.gridCols {
-                // Scatter-mean: accumulate in peer order, then divide by the number of senders.
-                for tpay in payloads {
-                    for i in (c * k)..<((c + 1) * k) {
-                        let ix = Int(tpay.indices[i])
-                        sum[ix] += tpay.values[i]
-                        hits[ix] += 1
-                    }
+        for x in 0..<tp.gridCols {
+            let c = y * tp.gridCols + x
+            // Scatter-mean: accumulate in peer order, then divide by the number of senders.
+            for tpay in payloads {
+                for i in (c * k)..<((c + 1) * k) {
+                    let ix = Int(tpay.indices[i])
+                    sum[ix] += tpay.values[i]
+                    hits[ix] += 1
                 }
-                var nnz = 0
+            }
+            var nnz = 0
+            if payloads.count == 1 {
+                // One sender: its indices are already the ascending slot list.
+                for i in (c * k)..<((c + 1) * k) {
+                    let ix = Int(payloads[0].indices[i])
+                    slotIdx[nnz] = UInt32(ix); slotVal[nnz] = sum[ix] / Float(hits[ix])
+                    sum[ix] = 0; hits[ix] = 0; nnz += 1
+                }
+            } else {
                 for ix in 0..<tp.totalk where hits[ix] > 0 {
                     slotIdx[nnz] = UInt32(ix)
                     slotVal[nnz] = sum[ix] / Float(hits[ix])
                     sum[ix] = 0; hits[ix] = 0
                     nnz += 1
                 }
-                slotIdx.withUnsafeBufferPointer { ip in
-                    slotVal.withUnsafeBufferPointer { vp in
-                        dec.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: nnz,
-                                   into: out + y * tp.chunkRows * tp.cols + x * tp.chunkCols, ld: tp.cols)
-                    }
+            }
+            let n = nnz
+            slotIdx.withUnsafeBufferPointer { ip in
+                slotVal.withUnsafeBufferPointer { vp in
+                    dec.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: n,
+                               into: dst + x * tp.chunkCols, ld: tp.cols)
                 }
-                c += 1
             }
         }
     }

@@ -84,45 +84,52 @@ public struct DeMoOptimizer: Sendable {
         -> (payload: DeMoPayload, traces: [DeMoTensorTrace]) {
         try validateGradients(gradients, lr: lr)
         let decay = Float(config.decay), lrF = Float(lr)
-        let maxCount = plan.tensors.map(\.count).max() ?? 0
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxCount))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxCount))
+        let format = config.valueFormat
+        let plan = self.plan, transforms = self.transforms
+        // Work band by band (one row of chunks): the scratch stays in cache and no buffer as large
+        // as a tensor is ever allocated.
+        let maxBand = transforms.map(\.bandCount).max() ?? 0
+        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
         defer { work.deallocate(); scratch.deallocate() }
         var tensors: [DeMoTensorPayload] = []
         var traces: [DeMoTensorTrace] = []
-        let format = config.valueFormat
-        let plan = self.plan, transforms = self.transforms
         residual.withUnsafeMutableBufferPointer { res in
             for (t, tp) in plan.tensors.enumerated() {
-                let r = res.baseAddress! + tp.offset, g = gradients.baseAddress! + tp.offset
-                // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
-                for i in 0..<tp.count { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
                 let tr = transforms[t]
-                tr.encode(r, into: work, scratch: scratch)
+                let band = tr.bandCount, perBand = tp.gridCols * tp.k
+                var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
                 var idx = [UInt32](repeating: 0, count: tp.sentCount)
                 var val = [Float](repeating: 0, count: tp.sentCount)
-                var scales: [Float] = []
-                idx.withUnsafeMutableBufferPointer { ip in
-                    val.withUnsafeMutableBufferPointer { vp in
-                        TopK.select(work, plan: tp, indices: ip.baseAddress!, values: vp.baseAddress!)
-                    }
-                }
-                if format != .f32 {
-                    val.withUnsafeMutableBufferPointer { vp in
-                        for c in 0..<tp.chunkCount {
-                            let s = format.quantize(vp.baseAddress! + c * tp.k, count: tp.k)
-                            if format.hasChunkScale { scales.append(s) }
+                var scales = [Float](repeating: 0, count: format.hasChunkScale ? tp.chunkCount : 0)
+                var trEnc = [Float](repeating: 0, count: trace ? tp.count : 0), trEst = trEnc
+                idx.withUnsafeMutableBufferPointer { ib in
+                    val.withUnsafeMutableBufferPointer { vb in
+                        scales.withUnsafeMutableBufferPointer { sb in
+                            for y in 0..<tp.gridRows {
+                                let r = res.baseAddress! + tp.offset + y * band
+                                let g = gradients.baseAddress! + tp.offset + y * band
+                                // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
+                                for i in 0..<band { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
+                                tr.encodeBand(r, into: work, scratch: scratch)
+                                if trace { for i in 0..<band { trEnc[y * band + i] = work[i] } }
+                                let ip = ib.baseAddress! + y * perBand, vp = vb.baseAddress! + y * perBand
+                                TopK.selectBand(work, plan: tp, indices: ip, values: vp)
+                                if format != .f32 {
+                                    for x in 0..<tp.gridCols {
+                                        let q = format.quantize(vp + x * tp.k, count: tp.k)
+                                        if format.hasChunkScale { sb[y * tp.gridCols + x] = q }
+                                    }
+                                }
+                                // Local estimate of what was sent (the quantized values), then feedback.
+                                dec.decodeBand(tp, idx: ip, val: vp, into: work)
+                                for i in 0..<band { r[i] -= work[i] }
+                                if trace { for i in 0..<band { trEst[y * band + i] = work[i] } }
+                            }
                         }
                     }
                 }
-                let encoded = trace ? Array(UnsafeBufferPointer(start: work, count: tp.count)) : []
-                // Local estimate of what was sent, decoded sparsely into `work`, then subtracted.
-                Self.sparseDecode(tp, tr, idx, val, into: work)
-                for i in 0..<tp.count { r[i] -= work[i] }
-                if trace {
-                    traces.append(DeMoTensorTrace(encoded: encoded,
-                                                  localEstimate: Array(UnsafeBufferPointer(start: work, count: tp.count))))
-                }
+                if trace { traces.append(DeMoTensorTrace(encoded: trEnc, localEstimate: trEst)) }
                 tensors.append(DeMoTensorPayload(chunkCount: tp.chunkCount, k: tp.k, indices: idx,
                                                  values: val, scales: scales))
             }
@@ -146,19 +153,18 @@ public struct DeMoOptimizer: Sendable {
     }
 
     /// Writes the IDCT of a sparse tensor payload (`k` ascending coefficients per chunk) into `out`
-    /// (tensor layout, `tp.count` floats), chunk by chunk with `SparseIDCT`.
+    /// (tensor layout, `tp.count` floats), band by band with `SparseIDCT`.
     @_spi(DeMoInternals)
     public static func sparseDecode(_ tp: DeMoTensorPlan, _ tr: ChunkTransform, _ idx: [UInt32], _ val: [Float],
-                             into out: UnsafeMutablePointer<Float>) {
+                                    into out: UnsafeMutablePointer<Float>) {
         var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
+        let perBand = tp.gridCols * tp.k
         idx.withUnsafeBufferPointer { ip in
             val.withUnsafeBufferPointer { vp in
-                var c = 0
-                for y in 0..<tp.gridRows { for x in 0..<tp.gridCols {
-                    dec.decode(idx: ip.baseAddress! + c * tp.k, val: vp.baseAddress! + c * tp.k, nnz: tp.k,
-                               into: out + y * tp.chunkRows * tp.cols + x * tp.chunkCols, ld: tp.cols)
-                    c += 1
-                } }
+                for y in 0..<tp.gridRows {
+                    dec.decodeBand(tp, idx: ip.baseAddress! + y * perBand, val: vp.baseAddress! + y * perBand,
+                                   into: out + y * tr.bandCount)
+                }
             }
         }
     }

@@ -56,6 +56,15 @@ public struct SparseIDCT {
         }
     }
 
+    /// Decodes the `gridCols` chunks of one band (`k` coefficients each, chunk after chunk) into
+    /// `out`, which points at the band's first element (row stride `plan.cols`).
+    public mutating func decodeBand(_ plan: DeMoTensorPlan, idx: UnsafePointer<UInt32>, val: UnsafePointer<Float>,
+                                    into out: UnsafeMutablePointer<Float>) {
+        for x in 0..<plan.gridCols {
+            decode(idx: idx + x * plan.k, val: val + x * plan.k, nnz: plan.k, into: out + x * plan.chunkCols, ld: plan.cols)
+        }
+    }
+
     /// Group by row frequency b (contiguous because the indices are ascending).
     @inline(__always)
     private static func byRows(_ n1: Int, _ n2: Int, _ idx: UnsafePointer<UInt32>, _ val: UnsafePointer<Float>, _ nnz: Int,

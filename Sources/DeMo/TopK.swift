@@ -11,13 +11,23 @@ public enum TopK {
     /// (`plan.sentCount` entries each).
     public static func select(_ e: UnsafePointer<Float>, plan: DeMoTensorPlan,
                               indices: UnsafeMutablePointer<UInt32>, values: UnsafeMutablePointer<Float>) {
+        let band = plan.chunkRows * plan.cols, perBand = plan.gridCols * plan.k
+        for y in 0..<plan.gridRows {
+            selectBand(e + y * band, plan: plan, indices: indices + y * perBand, values: values + y * perBand)
+        }
+    }
+
+    /// `select` for the `gridCols` chunks of one band (`e` points at the band's first element;
+    /// `gridCols · k` entries are written).
+    public static func selectBand(_ e: UnsafePointer<Float>, plan: DeMoTensorPlan,
+                                  indices: UnsafeMutablePointer<UInt32>, values: UnsafeMutablePointer<Float>) {
         let n1 = plan.chunkRows, n2 = plan.chunkCols, cols = plan.cols, k = plan.k
         var heapAbs = [Float](repeating: 0, count: k)
         var heapIdx = [Int](repeating: 0, count: k)
         var chunk = 0
-        for y in 0..<plan.gridRows {
+        do {
             for x in 0..<plan.gridCols {
-                let base = e + y * n1 * cols + x * n2
+                let base = e + x * n2
                 let outI = indices + chunk * k, outV = values + chunk * k
                 if k == plan.totalk {
                     // Everything is sent: no selection needed.
