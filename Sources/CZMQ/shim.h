@@ -10,4 +10,10 @@
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
 
+// Error numbers libzmq defines as expressions (ZMQ_HAUSNUMERO + n); functions keep Swift's importer
+// out of macro arithmetic.
+static inline int murmur_zmq_eterm(void) { return ETERM; }
+static inline int murmur_zmq_eaddrinuse(void) { return EADDRINUSE; }
+static inline int murmur_zmq_emsgsize(void) { return EMSGSIZE; }
+
 #endif

@@ -1,2 +1,0 @@
-/// Module `Checkpointing`; see docs/DESIGN.md.
-enum CheckpointingNamespace {}

@@ -1,0 +1,180 @@
+import Tensors
+
+/// DeMo hyper-parameters that do not change during a run (the learning rate is passed per step).
+public struct DeMoConfig: Sendable, Hashable {
+    /// Momentum decay β in [0, 1): `residual = β·residual + lr·g`.
+    public var decay: Double
+    /// Coefficients sent per chunk (clamped per tensor to [1, chunk elements]).
+    public var topk: Int
+    /// Target chunk size T per dimension (the chunk is the largest divisor of the size <= T).
+    public var chunk: Int
+    /// Decoupled weight decay: `p *= 1 - lr·wd` before the sign step (0 = off).
+    public var weightDecay: Double
+    /// Wire format of the transmitted values (`f32` reproduces the reference exactly).
+    public var valueFormat: DeMoValueFormat
+
+    public init(decay: Double = 0.999, topk: Int = 32, chunk: Int = 64, weightDecay: Double = 0,
+                valueFormat: DeMoValueFormat = .bf16) {
+        self.decay = decay
+        self.topk = topk
+        self.chunk = chunk
+        self.weightDecay = weightDecay
+        self.valueFormat = valueFormat
+    }
+}
+
+/// The DeMo optimizer of one peer over a flat `ParameterLayout`.
+///
+/// * `prepare` (local): `residual = β·residual + lr·g`, per-chunk DCT, top-k per chunk, quantize to
+///   the value format, `residual -= IDCT(sent)`; returns the payload to broadcast.
+/// * `apply` (global): per-coefficient mean over the peers that sent it, IDCT, sign, decoupled
+///   weight decay, `p += -lr·sign`. Deterministic: contributions are sorted by peer id and summed in
+///   that order with plain loops (no BLAS), so peers applying the same set end bit-identical.
+///
+/// Ownership/threading: a value type owning the residual (`layout.totalCount` floats, same layout
+/// as the parameters). Use from one thread at a time; `prepare` uses BLAS (multi-threaded inside).
+public struct DeMoOptimizer: Sendable {
+    public let layout: ParameterLayout
+    public let config: DeMoConfig
+    public let plan: DeMoPlan
+    @_spi(DeMoInternals) public let transforms: [ChunkTransform]
+    /// The error-feedback momentum, one float per parameter (checkpoint it with the parameters).
+    public private(set) var residual: [Float]
+
+    /// Builds the plan and DCT bases. Throws `DeMoError.badHyperparameter` for decay outside
+    /// [0, 1), topk/chunk < 1 or a negative/non-finite weight decay.
+    public init(layout: ParameterLayout, config: DeMoConfig) throws {
+        guard config.decay >= 0, config.decay < 1 else {
+            throw DeMoError.badHyperparameter("decay \(config.decay) must be in [0, 1)")
+        }
+        guard config.topk >= 1, config.chunk >= 1 else {
+            throw DeMoError.badHyperparameter("topk (\(config.topk)) and chunk (\(config.chunk)) must be >= 1")
+        }
+        guard config.weightDecay.isFinite, config.weightDecay >= 0 else {
+            throw DeMoError.badHyperparameter("weight decay \(config.weightDecay) must be finite and >= 0")
+        }
+        self.layout = layout
+        self.config = config
+        plan = DeMoPlan(layout: layout, chunk: config.chunk, topk: config.topk)
+        var bases: [Int: DCTBasis] = [:]
+        for n in plan.chunkSizes { bases[n] = DCTBasis(n: n) }
+        transforms = plan.tensors.map { ChunkTransform(plan: $0, bases: bases) }
+        residual = [Float](repeating: 0, count: layout.totalCount)
+    }
+
+    /// Replaces the residual (e.g. from a checkpoint). Must have `layout.totalCount` finite floats.
+    public mutating func setResidual(_ r: [Float]) throws {
+        guard r.count == layout.totalCount else {
+            throw DeMoError.bufferSize(what: "residual", expected: layout.totalCount, got: r.count)
+        }
+        residual = r
+    }
+
+    /// Local half of a step. `gradients` holds this peer's gradient in the layout
+    /// (`layout.totalCount` floats); `lr` is this step's learning rate. Throws
+    /// `DeMoError.missingGradient`/`.nonFiniteGradient`/`.bufferSize` without touching the residual.
+    public mutating func prepare(gradients: UnsafeBufferPointer<Float>, lr: Double) throws -> DeMoPayload {
+        try prepareTraced(gradients: gradients, lr: lr, trace: false).payload
+    }
+
+    /// `prepare`, optionally recording per-tensor intermediates (encoded coefficients and local
+    /// estimate, tensor layout) for the golden checks.
+    @_spi(DeMoInternals)
+    public mutating func prepareTraced(gradients: UnsafeBufferPointer<Float>, lr: Double, trace: Bool) throws
+        -> (payload: DeMoPayload, traces: [DeMoTensorTrace]) {
+        try validateGradients(gradients, lr: lr)
+        let decay = Float(config.decay), lrF = Float(lr)
+        let format = config.valueFormat
+        let plan = self.plan, transforms = self.transforms
+        // Work band by band (one row of chunks): the scratch stays in cache and no buffer as large
+        // as a tensor is ever allocated.
+        let maxBand = transforms.map(\.bandCount).max() ?? 0
+        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
+        defer { work.deallocate(); scratch.deallocate() }
+        var tensors: [DeMoTensorPayload] = []
+        var traces: [DeMoTensorTrace] = []
+        residual.withUnsafeMutableBufferPointer { res in
+            for (t, tp) in plan.tensors.enumerated() {
+                let tr = transforms[t]
+                let band = tr.bandCount, perBand = tp.gridCols * tp.k
+                var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
+                var idx = [UInt32](repeating: 0, count: tp.sentCount)
+                var val = [Float](repeating: 0, count: tp.sentCount)
+                var scales = [Float](repeating: 0, count: format.hasChunkScale ? tp.chunkCount : 0)
+                var trEnc = [Float](repeating: 0, count: trace ? tp.count : 0), trEst = trEnc
+                idx.withUnsafeMutableBufferPointer { ib in
+                    val.withUnsafeMutableBufferPointer { vb in
+                        scales.withUnsafeMutableBufferPointer { sb in
+                            for y in 0..<tp.gridRows {
+                                let r = res.baseAddress! + tp.offset + y * band
+                                let g = gradients.baseAddress! + tp.offset + y * band
+                                // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
+                                for i in 0..<band { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
+                                tr.encodeBand(r, into: work, scratch: scratch)
+                                if trace { for i in 0..<band { trEnc[y * band + i] = work[i] } }
+                                let ip = ib.baseAddress! + y * perBand, vp = vb.baseAddress! + y * perBand
+                                TopK.selectBand(work, plan: tp, indices: ip, values: vp)
+                                if format != .f32 {
+                                    for x in 0..<tp.gridCols {
+                                        let q = format.quantize(vp + x * tp.k, count: tp.k)
+                                        if format.hasChunkScale { sb[y * tp.gridCols + x] = q }
+                                    }
+                                }
+                                // Local estimate of what was sent (the quantized values), then feedback.
+                                dec.decodeBand(tp, idx: ip, val: vp, into: work)
+                                for i in 0..<band { r[i] -= work[i] }
+                                if trace { for i in 0..<band { trEst[y * band + i] = work[i] } }
+                            }
+                        }
+                    }
+                }
+                if trace { traces.append(DeMoTensorTrace(encoded: trEnc, localEstimate: trEst)) }
+                tensors.append(DeMoTensorPayload(chunkCount: tp.chunkCount, k: tp.k, indices: idx,
+                                                 values: val, scales: scales))
+            }
+        }
+        return (DeMoPayload(format: format, tensors: tensors), traces)
+    }
+
+    private func validateGradients(_ g: UnsafeBufferPointer<Float>, lr: Double) throws {
+        guard lr.isFinite, lr >= 0 else { throw DeMoError.badHyperparameter("learning rate \(lr) must be finite and >= 0") }
+        for tp in plan.tensors {
+            guard tp.range.upperBound <= g.count else {
+                throw DeMoError.missingGradient(tensor: tp.name, needed: tp.range.upperBound, available: g.count)
+            }
+            for i in tp.range where !g[i].isFinite {
+                throw DeMoError.nonFiniteGradient(tensor: tp.name, index: i - tp.offset)
+            }
+        }
+        guard g.count == layout.totalCount else {
+            throw DeMoError.bufferSize(what: "gradient buffer", expected: layout.totalCount, got: g.count)
+        }
+    }
+
+    /// Writes the IDCT of a sparse tensor payload (`k` ascending coefficients per chunk) into `out`
+    /// (tensor layout, `tp.count` floats), band by band with `SparseIDCT`.
+    @_spi(DeMoInternals)
+    public static func sparseDecode(_ tp: DeMoTensorPlan, _ tr: ChunkTransform, _ idx: [UInt32], _ val: [Float],
+                                    into out: UnsafeMutablePointer<Float>) {
+        var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
+        let perBand = tp.gridCols * tp.k
+        idx.withUnsafeBufferPointer { ip in
+            val.withUnsafeBufferPointer { vp in
+                for y in 0..<tp.gridRows {
+                    dec.decodeBand(tp, idx: ip.baseAddress! + y * perBand, val: vp.baseAddress! + y * perBand,
+                                   into: out + y * tr.bandCount)
+                }
+            }
+        }
+    }
+}
+
+/// Per-tensor intermediates of `prepareTraced`, tensor layout (see `ChunkTransform`).
+@_spi(DeMoInternals)
+public struct DeMoTensorTrace: Sendable {
+    /// Per-chunk DCT of the residual after the momentum update.
+    public var encoded: [Float]
+    /// IDCT of what was sent (subtracted from the residual).
+    public var localEstimate: [Float]
+}

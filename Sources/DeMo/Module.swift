@@ -1,2 +1,0 @@
-/// Module `DeMo`; see docs/DESIGN.md.
-enum DeMoNamespace {}

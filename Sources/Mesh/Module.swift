@@ -1,2 +1,0 @@
-/// Module `Mesh`; see docs/DESIGN.md.
-enum MeshNamespace {}

@@ -1,0 +1,161 @@
+/// Index of a peer in `Topology.peers` (the order of the file). Every peer of a run reads the
+/// same file, so an index names the same peer everywhere; it is what travels on the wire.
+public typealias PeerIndex = UInt16
+
+/// A whole run as described by one topology file (DESIGN §8). Values only; no I/O.
+///
+/// Made by `TopologyParser`; every field has been validated (ranges, references, uniqueness).
+public struct Topology: Sendable, Equatable {
+    /// Where the topology was read from (as given by the user), for error messages and logs.
+    public var file: String
+    /// Run name; part of `runID`, so peers of differently-named runs refuse each other.
+    public var run: String
+    /// Seed from which every peer derives its data order and initialisation.
+    public var seed: UInt64
+    public var model: ModelSpec
+    public var data: DataSpec
+    public var optimizer: OptimizerSpec
+    /// Number of training steps in the run.
+    public var steps: Int
+    public var round: RoundSpec
+    public var heartbeat: HeartbeatSpec
+    public var checkpoint: CheckpointSpec
+    public var security: SecuritySpec
+    /// Peers in file order; `peers[i].index == i`.
+    public var peers: [PeerSpec]
+}
+
+/// The model: a named preset (resolved by TinyGPT) or explicit dimensions.
+public enum ModelSpec: Sendable, Equatable {
+    case preset(String)
+    case explicit(nLayer: Int, nHead: Int, nEmbd: Int, blockSize: Int)
+}
+
+/// Training data for every peer.
+public struct DataSpec: Sendable, Equatable {
+    /// Corpus name (e.g. `shakespeare`).
+    public var corpus: String
+    /// Sequences per batch per peer.
+    public var batchSize: Int
+    /// Optional path to the corpus text; when absent the corpus is found by name.
+    public var file: String?
+}
+
+public enum OptimizerKind: String, Sendable, Equatable, CaseIterable {
+    case demo, adamw
+}
+
+/// How DeMo encodes the values of the transmitted coefficients (DESIGN §5).
+public enum ValueFormat: String, Sendable, Equatable, CaseIterable {
+    case f32, bf16, int8, sign
+}
+
+public struct OptimizerSpec: Sendable, Equatable {
+    public var kind: OptimizerKind
+    /// Learning rate.
+    public var lr: Double
+    /// Coefficients kept per chunk (DeMo).
+    public var topk: Int
+    /// Chunk edge length for the DCT (DeMo).
+    public var chunk: Int
+    /// Momentum decay β (DeMo), in (0, 1].
+    public var decay: Double
+    public var values: ValueFormat
+    /// Decoupled weight decay.
+    public var weightDecay: Double
+    /// Optional linear warm-up, in steps.
+    public var warmup: Int?
+}
+
+/// The step deadline: fixed, or adaptive from past arrival times (capped by `maxDeadline`).
+public enum DeadlineSpec: Sendable, Equatable {
+    case fixed(Duration)
+    case adaptive
+}
+
+public struct RoundSpec: Sendable, Equatable {
+    public var deadline: DeadlineSpec
+    /// Upper bound on any step's wait for contributions.
+    public var maxDeadline: Duration
+}
+
+public struct HeartbeatSpec: Sendable, Equatable {
+    /// Time between two heartbeats sent by a peer.
+    public var interval: Duration
+    /// Silence after which a peer is suspected.
+    public var suspectAfter: Duration
+    /// Silence after which a peer is declared dead.
+    public var deadAfter: Duration
+    /// Whether the failure detector may stretch the timeouts from observed jitter.
+    public var adaptive: Bool
+}
+
+public struct CheckpointSpec: Sendable, Equatable {
+    /// Checkpoint every this many steps.
+    public var every: Int
+    /// Keep the newest this many checkpoints.
+    public var keep: Int
+    /// Folder of the checkpoints (relative to the working directory).
+    public var dir: String
+}
+
+public struct SecuritySpec: Sendable, Equatable {
+    /// CURVE encryption + ZAP authentication on every socket.
+    public var curve: Bool
+    /// Folder holding `<peer>.key` (secret, mode 0600) and `<peer>.pub`.
+    public var keys: String
+}
+
+/// A `tcp://host:port` endpoint. Only TCP: other transports make no sense between machines.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `tcp://host:port` (host may be a name, IPv4, or `[IPv6]`); nil when malformed.
+    public init?(parsing text: String) {
+        guard text.hasPrefix("tcp://") else { return nil }
+        let rest = text.dropFirst("tcp://".count)
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        var host = String(rest[..<colon])
+        let portText = rest[rest.index(after: colon)...]
+        guard let port = UInt16(portText), port > 0 else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let allowed = host.unicodeScalars.allSatisfy {
+            ($0.isASCII && (($0.properties.isAlphabetic) || ("0"..."9").contains($0))) || "-.:_".unicodeScalars.contains($0)
+        }
+        guard !host.isEmpty, allowed, host != "*" else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    /// The endpoint as ZeroMQ expects it.
+    public var description: String {
+        host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+    }
+
+    /// True for 127.0.0.0/8, `localhost` and `::1`.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// One peer of the run.
+public struct PeerSpec: Sendable, Equatable {
+    /// Human id, e.g. `p0`; used for key file names and logs.
+    public var id: String
+    /// Position in the file; what travels on the wire.
+    public var index: PeerIndex
+    /// Where this peer's XPUB is bound (UPDATEs, heartbeats, relays).
+    public var pub: Endpoint
+    /// Where this peer's ROUTER is bound (catch-up).
+    public var sync: Endpoint
+    /// Ids this peer subscribes to; nil means everyone else.
+    public var neighbors: [String]?
+    /// Z85 CURVE public key (40 characters), when written in the file instead of `keys/<id>.pub`.
+    public var publicKey: String?
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Yams
+
+/// Reads and validates topology files (DESIGN §8).
+///
+/// Every failure is a `TopologyError` naming the file, the line and the field. Pure apart from
+/// `load(path:)`, which reads the file.
+public enum TopologyParser {
+    static let rootKeys = ["run", "seed", "model", "data", "optimizer", "steps", "round",
+                           "heartbeat", "checkpoint", "security", "peers"]
+    static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
+    static let dataKeys = ["corpus", "batch_size", "file"]
+    static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup"]
+    static let roundKeys = ["deadline", "max_deadline"]
+    static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
+    static let checkpointKeys = ["every", "keep", "dir"]
+    static let securityKeys = ["curve", "keys"]
+    static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key"]
+
+    /// Reads the file at `path` and parses it; errors carry `path` as given.
+    public static func load(path: String) throws(TopologyError) -> Topology {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw TopologyError(file: path, line: nil, field: "", problem: .unreadable(error.localizedDescription))
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Parses YAML text; `file` is only used in error messages and kept in `Topology.file`.
+    public static func parse(yaml: String, file: String) throws(TopologyError) -> Topology {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                throw TopologyError(file: file, line: nil, field: "", problem: .syntax("the file is empty"))
+            }
+            root = node
+        } catch let error as TopologyError {
+            throw error
+        } catch {
+            throw TopologyError(file: file, line: nil, field: "", problem: .syntax("\(error)"))
+        }
+        let top = try YAMLFields(root, file: file, path: "", allowed: rootKeys)
+        let run = try top.string("run")
+        let seed = try top.uint64("seed")
+        let model = try parseModel(top.mapping("model", allowed: modelKeys))
+        let dataFields = try top.mapping("data", allowed: dataKeys)
+        let data = DataSpec(corpus: try dataFields.string("corpus"),
+                            batchSize: try dataFields.int("batch_size", in: 1...65_536),
+                            file: try dataFields.optionalString("file"))
+        let optimizer = try parseOptimizer(top.mapping("optimizer", allowed: optimizerKeys))
+        let steps = try top.int("steps", in: 1...1_000_000_000)
+        let round = try parseRound(top.optionalMapping("round", allowed: roundKeys))
+        let heartbeat = try parseHeartbeat(top.optionalMapping("heartbeat", allowed: heartbeatKeys))
+        let checkpoint = try parseCheckpoint(top.optionalMapping("checkpoint", allowed: checkpointKeys), run: run)
+        let security = try parseSecurity(top.optionalMapping("security", allowed: securityKeys))
+        let peers = try PeerListParser.parse(top, file: file)
+        let topology = Topology(file: file, run: run, seed: seed, model: model, data: data, optimizer: optimizer,
+                                steps: steps, round: round, heartbeat: heartbeat, checkpoint: checkpoint,
+                                security: security, peers: peers)
+        try PeerListParser.checkReachable(topology, line: try top.node("peers").mark?.line)
+        return topology
+    }
+
+    static func parseModel(_ m: YAMLFields) throws(TopologyError) -> ModelSpec {
+        let explicitKeys = ["n_layer", "n_head", "n_embd", "block_size"]
+        if m.has("preset") {
+            if let extra = explicitKeys.first(where: m.has) {
+                throw m.error(extra, .inconsistent("give either 'preset' or the explicit sizes, not both"))
+            }
+            return .preset(try m.string("preset"))
+        }
+        guard explicitKeys.contains(where: m.has) else {
+            throw m.error("preset", .missing)
+        }
+        let nLayer = try m.int("n_layer", in: 1...1024)
+        let nHead = try m.int("n_head", in: 1...1024)
+        let nEmbd = try m.int("n_embd", in: 1...65_536)
+        let blockSize = try m.int("block_size", in: 1...1_048_576)
+        guard nEmbd % nHead == 0 else {
+            throw m.error("n_embd", .inconsistent("n_embd (\(nEmbd)) must be a multiple of n_head (\(nHead))"))
+        }
+        return .explicit(nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, blockSize: blockSize)
+    }
+
+    static func parseOptimizer(_ o: YAMLFields) throws(TopologyError) -> OptimizerSpec {
+        let spec = OptimizerSpec(
+            kind: try o.choice("kind", OptimizerKind.self),
+            lr: try o.double("lr", in: 0...10),
+            topk: try o.optionalInt("topk", in: 1...1_048_576) ?? 32,
+            chunk: try o.optionalInt("chunk", in: 1...65_536) ?? 64,
+            decay: o.has("decay") ? try o.double("decay", in: 0...1) : 0.999,
+            values: o.has("values") ? try o.choice("values", ValueFormat.self) : .bf16,
+            weightDecay: o.has("weight_decay") ? try o.double("weight_decay", in: 0...1) : 0,
+            warmup: try o.optionalInt("warmup", in: 0...1_000_000_000))
+        guard spec.lr > 0 else { throw o.error("lr", .badNumber("\(spec.lr)", expected: "a number above 0")) }
+        guard spec.topk <= spec.chunk * spec.chunk else {
+            throw o.error("topk", .inconsistent("topk (\(spec.topk)) exceeds the coefficients in a chunk (chunk² = \(spec.chunk * spec.chunk))"))
+        }
+        return spec
+    }
+
+    static func parseRound(_ r: YAMLFields?) throws(TopologyError) -> RoundSpec {
+        guard let r else { return RoundSpec(deadline: .adaptive, maxDeadline: .seconds(10)) }
+        var deadline = DeadlineSpec.adaptive
+        if r.has("deadline") {
+            let text = try r.scalarText("deadline")
+            if text.trimmingWhitespace() != "adaptive" {
+                guard let fixed = DurationText.parse(text), fixed > .zero else {
+                    throw r.error("deadline", .badDuration(text + "' or 'adaptive"))
+                }
+                deadline = .fixed(fixed)
+            }
+        }
+        let maxDeadline = r.has("max_deadline") ? try r.duration("max_deadline") : .seconds(10)
+        if case .fixed(let fixed) = deadline, fixed > maxDeadline {
+            throw r.error("deadline", .inconsistent("deadline (\(DurationText.format(fixed))) exceeds max_deadline (\(DurationText.format(maxDeadline)))"))
+        }
+        return RoundSpec(deadline: deadline, maxDeadline: maxDeadline)
+    }
+
+    static func parseHeartbeat(_ h: YAMLFields?) throws(TopologyError) -> HeartbeatSpec {
+        guard let h else {
+            return HeartbeatSpec(interval: .milliseconds(250), suspectAfter: .seconds(1), deadAfter: .seconds(3), adaptive: false)
+        }
+        let spec = HeartbeatSpec(
+            interval: h.has("interval") ? try h.duration("interval") : .milliseconds(250),
+            suspectAfter: h.has("suspect_after") ? try h.duration("suspect_after") : .seconds(1),
+            deadAfter: h.has("dead_after") ? try h.duration("dead_after") : .seconds(3),
+            adaptive: h.has("adaptive") ? try h.bool("adaptive") : false)
+        guard spec.suspectAfter > spec.interval else {
+            throw h.error("suspect_after", .inconsistent("suspect_after must be longer than interval, or every peer is suspected between two heartbeats"))
+        }
+        guard spec.deadAfter > spec.suspectAfter else {
+            throw h.error("dead_after", .inconsistent("dead_after must be longer than suspect_after"))
+        }
+        return spec
+    }
+
+    static func parseCheckpoint(_ c: YAMLFields?, run: String) throws(TopologyError) -> CheckpointSpec {
+        guard let c else { return CheckpointSpec(every: 50, keep: 3, dir: "runs/\(run)") }
+        return CheckpointSpec(every: try c.optionalInt("every", in: 1...1_000_000_000) ?? 50,
+                              keep: try c.optionalInt("keep", in: 1...1000) ?? 3,
+                              dir: try c.optionalString("dir") ?? "runs/\(run)")
+    }
+
+    static func parseSecurity(_ s: YAMLFields?) throws(TopologyError) -> SecuritySpec {
+        guard let s else { return SecuritySpec(curve: false, keys: "keys/") }
+        return SecuritySpec(curve: s.has("curve") ? try s.bool("curve") : false,
+                            keys: try s.optionalString("keys") ?? "keys/")
+    }
+}

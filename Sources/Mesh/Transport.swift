@@ -1,0 +1,58 @@
+/// Something that happened on the mesh, as seen by one peer.
+public enum TransportEvent: Sendable, Equatable {
+    /// A valid message arrived through the link to neighbour `from` (which relayed it when
+    /// `envelope.header.origin != from`). Already deduplicated: each message is delivered once.
+    case message(Envelope, from: PeerIndex)
+    /// Neighbour `peer` became reachable: its presence subscription reached our XPUB, or its first
+    /// message arrived on our SUB link to it.
+    case neighborConnected(PeerIndex)
+    /// Neighbour `peer`'s presence subscription was withdrawn (its connection to us died).
+    case neighborDisconnected(PeerIndex)
+}
+
+/// Counters a transport keeps for logs (`rounds.jsonl`) and tests.
+public struct TransportStats: Sendable, Equatable {
+    public var messagesIn = 0
+    public var messagesOut = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+    /// Frames refused by the wire decoder (dropped, never delivered).
+    public var invalidFrames = 0
+    /// Copies dropped by the relay filter.
+    public var duplicates = 0
+    /// Messages republished for other peers.
+    public var relayed = 0
+    /// Messages missing according to per-origin sequence numbers.
+    public var sequenceGaps: UInt64 = 0
+    /// The last decode error, for the human log.
+    public var lastInvalid: WireError?
+
+    public init() {}
+}
+
+/// The I/O boundary between a peer's logic and the network (DESIGN §3–§4).
+///
+/// Contract:
+/// - `start()` once, before anything else; `stop()` once at the end (idempotent). After `stop()`,
+///   `publish` throws or drops and `events` returns nothing.
+/// - `publish` never blocks on the network: it queues the envelope for every subscriber. Delivery
+///   is best effort (pub/sub may drop); sequence numbers reveal losses.
+/// - `events(timeout:)` returns what arrived since the last call, oldest first, waiting at most
+///   `timeout` for the first one (implementations driven by a manual clock do not wait).
+/// - Relaying for partial meshes and deduplication happen inside the transport.
+/// - Implementations are safe to call from any one thread at a time per method; their own
+///   network threads are internal.
+public protocol Transport: AnyObject, Sendable {
+    /// This peer.
+    var me: PeerIndex { get }
+    /// Opens sockets / joins the network.
+    func start() throws
+    /// Queues `envelope` for broadcast to every subscriber.
+    func publish(_ envelope: Envelope) throws
+    /// Drains received events, waiting up to `timeout` for the first one.
+    func events(timeout: Duration) -> [TransportEvent]
+    /// Counters so far.
+    var stats: TransportStats { get }
+    /// Closes everything; pending outgoing messages may be dropped.
+    func stop()
+}

@@ -1,0 +1,2 @@
+// MeshZMQ: see ZMQError.swift, ZMQSocket.swift, ZMQTransport.swift.
+import Mesh

@@ -1,2 +1,0 @@
-/// Module `MeshZMQ`; see docs/DESIGN.md.
-enum MeshZMQNamespace {}

@@ -1,0 +1,103 @@
+/// LayerNorm over the last dimension: `out = (x - mean) * rstd * weight + bias`, eps 1e-5, biased
+/// variance (PyTorch's `nn.LayerNorm`).
+///
+/// Shapes: `inp`/`out` (N, C) with N = B·T rows; `mean`/`rstd` (N) are saved for the backward pass;
+/// `weight`/`bias` (C).
+public enum LayerNorm {
+    public static let eps: Float = 1e-5
+
+    /// Writes `out`, `mean` and `rstd` (overwrites). Rows are split over up to `threads` workers.
+    public static func forward(out: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>,
+                               rstd: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                               N: Int, C: Int, threads: Int = 1) {
+        Parallel.ranges(N, threads: threads, minPerThread: 64) { rows in
+            for r in rows {
+                let x = inp + r * C
+                var m: Float = 0
+                for i in 0..<C { m += x[i] }
+                m /= Float(C)
+                var v: Float = 0
+                for i in 0..<C {
+                    let d = x[i] - m
+                    v += d * d
+                }
+                v /= Float(C)
+                let s = 1 / (v + eps).squareRoot()
+                let o = out + r * C
+                for i in 0..<C { o[i] = (x[i] - m) * s * weight[i] + bias[i] }
+                mean[r] = m
+                rstd[r] = s
+            }
+        }
+    }
+
+    /// Accumulates into `dinp` (N, C), `dweight` (C) and `dbias` (C) from `dout` (N, C), using the
+    /// `mean`/`rstd` saved by `forward`.
+    public static func backward(dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
+                                dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, N: Int, C: Int) {
+        for r in 0..<N {
+            let x = inp + r * C, d = dout + r * C, di = dinp + r * C
+            let m = mean[r], s = rstd[r]
+            // The two row means the input gradient needs: mean(dy·w) and mean(dy·w·xhat).
+            var dm: Float = 0, dmx: Float = 0
+            for i in 0..<C {
+                let xhat = (x[i] - m) * s
+                let dn = d[i] * weight[i]
+                dm += dn
+                dmx += dn * xhat
+            }
+            dm /= Float(C)
+            dmx /= Float(C)
+            for i in 0..<C {
+                let xhat = (x[i] - m) * s
+                dbias[i] += d[i]
+                dweight[i] += xhat * d[i]
+                di[i] += (d[i] * weight[i] - dm - xhat * dmx) * s
+            }
+        }
+    }
+
+    /// Slow reference kernels computed in Double, used only by tests.
+    public enum Reference {
+        public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                                   weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int) {
+            for r in 0..<N {
+                var m = 0.0, v = 0.0
+                for i in 0..<C { m += Double(inp[r * C + i]) }
+                m /= Double(C)
+                for i in 0..<C { v += (Double(inp[r * C + i]) - m) * (Double(inp[r * C + i]) - m) }
+                v /= Double(C)
+                let s = 1 / (v + Double(eps)).squareRoot()
+                for i in 0..<C {
+                    out[r * C + i] = Float((Double(inp[r * C + i]) - m) * s * Double(weight[i]) + Double(bias[i]))
+                }
+            }
+        }
+
+        /// Accumulates like `LayerNorm.backward`, recomputing the statistics itself.
+        public static func backward(dinp: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>,
+                                    dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                    inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, C: Int) {
+            for r in 0..<N {
+                var m = 0.0, v = 0.0
+                for i in 0..<C { m += Double(inp[r * C + i]) }
+                m /= Double(C)
+                for i in 0..<C { v += (Double(inp[r * C + i]) - m) * (Double(inp[r * C + i]) - m) }
+                v /= Double(C)
+                let s = 1 / (v + Double(eps)).squareRoot()
+                let xhat = (0..<C).map { (Double(inp[r * C + $0]) - m) * s }
+                let g = (0..<C).map { Double(dout[r * C + $0]) * Double(weight[$0]) }
+                let gMean = g.reduce(0, +) / Double(C)
+                let gxMean = zip(g, xhat).map { $0 * $1 }.reduce(0, +) / Double(C)
+                for i in 0..<C {
+                    dbias[i] += dout[r * C + i]
+                    dweight[i] += Float(xhat[i] * Double(dout[r * C + i]))
+                    dinp[r * C + i] += Float((g[i] - gMean - xhat[i] * gxMean) * s)
+                }
+            }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// Module `TinyGPT`; see docs/DESIGN.md.
-enum TinyGPTNamespace {}
