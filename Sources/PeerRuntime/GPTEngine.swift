@@ -38,6 +38,8 @@ public final class GPTEngine: StepEngine {
     public private(set) var demo: DeMoOptimizer?
     public private(set) var adam: AdamW?
     private var batch: TokenBatch
+    /// Global gradient norm of the last step, before clipping.
+    public private(set) var lastGradNorm: Float = 0
     private let denseCount: Int
     private var averaged: [Float]
 
@@ -54,7 +56,7 @@ public final class GPTEngine: StepEngine {
         switch optimizer {
         case .demo(let c): demo = try DeMoOptimizer(layout: model.layout, config: c)
         case .adamw(let b1, let b2, let eps, let wd):
-            adam = AdamW(count: denseCount, beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
+            adam = AdamW(count: denseCount, config: AdamW.Config(beta1: b1, beta2: b2, eps: eps, weightDecay: wd))
         }
     }
 
@@ -75,7 +77,7 @@ public final class GPTEngine: StepEngine {
         }
         guard loss.isFinite else { throw EngineError.nonFiniteLoss(step: step) }
         model.backward()
-        if let clipNorm { _ = clipGradNorm(model.gradients, maxNorm: clipNorm) }
+        if let clipNorm { lastGradNorm = GradientClipping.clip(model.gradients, maxNorm: clipNorm) }
         return loss
     }
 
@@ -132,4 +134,21 @@ public final class GPTEngine: StepEngine {
     }
 
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
+}
+
+/// Global-norm gradient clipping.
+public enum GradientClipping {
+    /// Scales `grads` so their L2 norm is at most `maxNorm`; returns the norm before clipping.
+    /// The norm is accumulated in Double for a stable result on large buffers.
+    @discardableResult
+    public static func clip(_ grads: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Float {
+        var sum = 0.0
+        for g in grads { sum += Double(g) * Double(g) }
+        let norm = Float(sum.squareRoot())
+        if norm > maxNorm && norm.isFinite {
+            let scale = maxNorm / (norm + 1e-6)
+            for i in grads.indices { grads[i] *= scale }
+        }
+        return norm
+    }
 }
