@@ -80,54 +80,92 @@ public final class PeerNode {
         heartbeats = try JSONLWriter(url: runDirectory?.appendingPathComponent("heartbeats.jsonl"))
     }
 
-    /// Runs steps `firstStep ..< options.steps`, then says goodbye. Returns the final digest.
+    /// Where the loop is.
+    public enum Phase: Sendable, Equatable {
+        /// Heartbeating until every peer is heard and reports `training` (or the grace ends).
+        case joining(since: Double)
+        /// Running steps.
+        case training
+        /// Sent BYE; lingering briefly so it leaves before the sockets close.
+        case leaving(until: Double)
+        case done
+    }
+
+    public private(set) var phase: Phase = .done
+    /// Next step to compute.
+    public private(set) var nextStep = 0
+
+    /// Opens the transport and starts joining at `firstStep` (a restored checkpoint's step).
+    public func start(firstStep: Int = 0) throws {
+        try transport.start()
+        nextStep = firstStep
+        lastApplied = firstStep - 1
+        phase = .joining(since: clock())
+        state = .joining
+        sendHeartbeat(now: clock())
+    }
+
+    /// One turn of the loop: handles what arrived (waiting up to `wait` seconds for it), advances
+    /// the phase, computes and publishes the next step when its turn comes. Returns false once done.
+    /// Deterministic tests call it with `wait: 0` on every node in turn under a manual clock.
+    @discardableResult
+    public func poll(wait: Double) throws -> Bool {
+        switch phase {
+        case .done:
+            return false
+        case .joining(let since):
+            pump(timeout: wait)
+            let others = peerIDs.count - 1
+            let heard = membership.alivePeers.count
+            if state == .joining && heard == others { state = .training; sendHeartbeat(now: clock()) }
+            let everyoneReady = heard == others && membership.records.values.allSatisfy { $0.last?.state == .training }
+            if (state == .training && everyoneReady) || clock() - since >= options.startupGrace {
+                state = .training
+                phase = .training
+            }
+        case .training:
+            if stopRequested.value || nextStep >= options.steps {
+                if round.openStep == nil { beginLeaving(); return true }
+            }
+            if round.openStep == nil && lastApplied == nextStep - 1 && nextStep < options.steps && !stopRequested.value {
+                try beginStep(nextStep)
+            }
+            let timeout = min(wait, round.secondsUntilDeadline(now: clock()) ?? wait)
+            pump(timeout: timeout)
+            handle(round.onTick(now: clock()))
+            if let e = applyError { applyError = nil; throw e }
+        case .leaving(let until):
+            pump(timeout: wait)
+            if clock() >= until { transport.stop(); phase = .done; return false }
+        }
+        return true
+    }
+
+    /// Runs to the end on the real clock. Returns the final digest.
     @discardableResult
     public func run(firstStep: Int = 0) throws -> UInt64 {
-        try transport.start()
-        defer { transport.stop() }
-        lastApplied = firstStep - 1
-        waitForPeers()
-        state = .training
-        sendHeartbeat(now: clock())
-        var step = firstStep
-        while step < options.steps && !stopRequested.value {
-            try runStep(step)
-            step += 1
-        }
-        state = .leaving
-        publish(kind: .bye, step: UInt64(max(0, lastApplied)), body: [])
-        // Give the BYE and the last heartbeat a moment to leave; LINGER 0 would drop them.
-        let until = clock() + 0.2
-        while clock() < until { pump(timeout: 0.02) }
+        try start(firstStep: firstStep)
+        defer { if phase != .done { transport.stop(); phase = .done } }
+        while try poll(wait: options.tick) {}
         return engine.digest()
     }
 
-    /// Waits until every other peer has been heard, or the startup grace is over.
-    func waitForPeers() {
-        let start = clock()
-        while clock() - start < options.startupGrace {
-            pump(timeout: options.tick)
-            if membership.alivePeers.count == peerIDs.count - 1 { break }
-        }
-        // Heard everyone: keep heartbeating briefly so the slowest subscriber hears us too.
-        let settle = clock() + 2 * options.membership.heartbeatInterval
-        while clock() < settle { pump(timeout: options.tick) }
+    func beginLeaving() {
+        state = .leaving
+        sendHeartbeat(now: clock())
+        publish(kind: .bye, step: UInt64(max(0, lastApplied)), body: [])
+        // LINGER 0 would drop what is still queued; give the BYE a moment to leave.
+        phase = .leaving(until: clock() + 0.2)
     }
 
-    func runStep(_ step: Int) throws {
+    func beginStep(_ step: Int) throws {
         let (body, loss): ([UInt8], Float)
         do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
         lastLoss = loss
+        nextStep = step + 1
         publish(kind: .update, step: UInt64(step), body: body)
-        let expected = Set(membership.reachablePeers)
-        handle(round.open(step: step, expected: expected, now: clock()))
+        handle(round.open(step: step, expected: Set(membership.reachablePeers), now: clock()))
         handle(round.onContribution(peer: me, step: step, body, now: clock()))
-        while lastApplied < step {
-            let wait = min(options.tick, round.secondsUntilDeadline(now: clock()) ?? options.tick)
-            pump(timeout: wait)
-            handle(round.onTick(now: clock()))
-        }
-        if let e = applyError { applyError = nil; throw e }
     }
 
     var applyError: PeerError?
