@@ -129,6 +129,9 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         #expect(try prepare(&o, g) == (try prepare(&o2, g)))
         #expect(throws: DeMoError.self) { try o2.setResidual([1, 2, 3]) }
         #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(decay: 1)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(topk: 0)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(chunk: 1 << 20)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(weightDecay: -1)) }
     }
 }
 
