@@ -4,6 +4,8 @@ public enum DeMoError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingGradient(tensor: String, needed: Int, available: Int)
     /// The gradient of `tensor` holds NaN or ±Inf at `index` (tensor-local).
     case nonFiniteGradient(tensor: String, index: Int)
+    /// A residual being restored (e.g. from a checkpoint) holds NaN or ±Inf.
+    case nonFiniteResidual(tensor: String, index: Int)
     /// A buffer passed in does not have the layout's element count.
     case bufferSize(what: String, expected: Int, got: Int)
     /// The learning rate (or weight decay) is negative or not finite.
@@ -19,6 +21,8 @@ public enum DeMoError: Error, Sendable, Equatable, CustomStringConvertible {
             return "gradient for tensor \(t) is missing: the buffer has \(a) floats, \(n) needed — pass a gradient buffer with the parameter layout"
         case .nonFiniteGradient(let t, let i):
             return "gradient of tensor \(t) is NaN/Inf at element \(i): skip this step or lower the learning rate"
+        case .nonFiniteResidual(let t, let i):
+            return "residual of tensor \(t) is NaN/Inf at element \(i): the checkpoint is damaged, restore an older one or reset the residual"
         case .bufferSize(let w, let e, let g):
             return "\(w) has \(g) floats, the layout has \(e)"
         case .badHyperparameter(let s):

@@ -74,6 +74,11 @@ public struct DeMoOptimizer: Sendable {
         guard r.count == layout.totalCount else {
             throw DeMoError.bufferSize(what: "residual", expected: layout.totalCount, got: r.count)
         }
+        for tp in plan.tensors {
+            if let i = r[tp.range].firstIndex(where: { !$0.isFinite }) {
+                throw DeMoError.nonFiniteResidual(tensor: tp.name, index: i - tp.offset)
+            }
+        }
         residual = r
     }
 

@@ -128,6 +128,8 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         let g = randomFloats(testLayout.totalCount, seed: 13)
         #expect(try prepare(&o, g) == (try prepare(&o2, g)))
         #expect(throws: DeMoError.self) { try o2.setResidual([1, 2, 3]) }
+        var bad = o.residual; bad[testLayout.slot(named: "w")!.offset + 2] = .nan
+        #expect(throws: DeMoError.nonFiniteResidual(tensor: "w", index: 2)) { try o2.setResidual(bad) }
         #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(decay: 1)) }
         #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(topk: 0)) }
         #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(chunk: 1 << 20)) }
