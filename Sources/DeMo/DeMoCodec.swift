@@ -1,3 +1,5 @@
+import Tensors
+
 /// Wire codec of a `DeMoPayload` (the UPDATE body), little-endian, version 1:
 ///
 /// ```
@@ -61,9 +63,11 @@ public enum DeMoCodec {
 
     /// Parses and fully validates an UPDATE body against the run's plan. Throws `DeMoCodecError`.
     public static func decode(_ bytes: [UInt8], plan: DeMoPlan) throws(DeMoCodecError) -> DeMoPayload {
-        do {
-            return try bytes.withUnsafeBytes { raw in try decode(raw, plan: plan) }
-        } catch let e as DeMoCodecError { throw e } catch { fatalError("unreachable: \(error)") }
+        // Array.withUnsafeBytes is untyped-rethrows: carry the typed error out in a Result.
+        let result: Result<DeMoPayload, DeMoCodecError> = bytes.withUnsafeBytes { raw in
+            do throws(DeMoCodecError) { return .success(try decode(raw, plan: plan)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     /// `decode` over raw bytes (e.g. a ZeroMQ frame), without copying them first.
@@ -156,6 +160,11 @@ public enum DeMoCodec {
         plan.tensors.reduce(headerBytes) { acc, tp in
             acc + tensorHeaderBytes + tp.chunkCount * ((tp.k * tp.indexBits + 7) / 8 + format.valueBytes(k: tp.k))
         }
+    }
+
+    /// Bytes per step of a run's layout and optimizer config.
+    public static func accounting(layout: ParameterLayout, config: DeMoConfig) -> DeMoByteAccounting {
+        accounting(plan: DeMoPlan(layout: layout, chunk: config.chunk, topk: config.topk), format: config.valueFormat)
     }
 
     /// Bytes per step for `plan`: real (this codec), the reference's accounting and dense fp32.

@@ -41,14 +41,21 @@ public struct DeMoOptimizer: Sendable {
     /// The error-feedback momentum, one float per parameter (checkpoint it with the parameters).
     public private(set) var residual: [Float]
 
+    /// Largest accepted target chunk size.
+    public static let maxChunk = 4096
+
     /// Builds the plan and DCT bases. Throws `DeMoError.badHyperparameter` for decay outside
-    /// [0, 1), topk/chunk < 1 or a negative/non-finite weight decay.
+    /// [0, 1), topk/chunk < 1, chunk > `maxChunk` or a negative/non-finite weight decay.
     public init(layout: ParameterLayout, config: DeMoConfig) throws {
         guard config.decay >= 0, config.decay < 1 else {
             throw DeMoError.badHyperparameter("decay \(config.decay) must be in [0, 1)")
         }
         guard config.topk >= 1, config.chunk >= 1 else {
             throw DeMoError.badHyperparameter("topk (\(config.topk)) and chunk (\(config.chunk)) must be >= 1")
+        }
+        // Every chunk size gets a dense n×n basis: cap it so a typo cannot allocate gigabytes.
+        guard config.chunk <= Self.maxChunk else {
+            throw DeMoError.badHyperparameter("chunk \(config.chunk) is above \(Self.maxChunk); the paper uses 64")
         }
         guard config.weightDecay.isFinite, config.weightDecay >= 0 else {
             throw DeMoError.badHyperparameter("weight decay \(config.weightDecay) must be finite and >= 0")
@@ -66,6 +73,11 @@ public struct DeMoOptimizer: Sendable {
     public mutating func setResidual(_ r: [Float]) throws {
         guard r.count == layout.totalCount else {
             throw DeMoError.bufferSize(what: "residual", expected: layout.totalCount, got: r.count)
+        }
+        for tp in plan.tensors {
+            if let i = r[tp.range].firstIndex(where: { !$0.isFinite }) {
+                throw DeMoError.nonFiniteResidual(tensor: tp.name, index: i - tp.offset)
+            }
         }
         residual = r
     }

@@ -3,8 +3,10 @@
 /// A chunk with non-zero coefficients `(b_i, d_i, v_i)` decodes to
 /// `out[h][w] = Σ_i v_i · C1[b_i][h] · C2[d_i][w]`, a sum of outer products of basis rows — no dense
 /// scatter and no full transform. Coefficients sharing a row frequency `b` are first folded into
-/// one row vector `U_b = Σ v_i·C2[d_i]`, then `out += C1[b]ᵀ ⊗ U_b` (or the same by columns when
-/// there are fewer distinct `d`), so the cost is about `min(#b, #d) · n1 · n2` multiply-adds.
+/// one row vector `U_b = Σ v_i·C2[d_i]`, then `out = Σ_b C1[b]ᵀ ⊗ U_b` (or the same by columns when
+/// there are fewer distinct `d`), so the cost is about `min(#b, #d) · n1 · n2` multiply-adds. The
+/// rank-1 updates are applied four at a time so each output row is loaded and stored once per
+/// four terms.
 ///
 /// Deterministic by construction: no BLAS, and the order of every floating-point operation depends
 /// only on the coefficient list (which callers keep sorted ascending). This is what lets peers that
@@ -13,14 +15,17 @@
 public struct SparseIDCT {
     let n1: Int, n2: Int
     let c1: [Float], c2: [Float]
-    /// Scratch: one row (n2) or column (n1) accumulator, plus a mark per column frequency.
-    var acc: [Float]
+    /// Scratch: the folded vectors (at most n1·n2 floats), their basis partner per term, and a
+    /// mark per column frequency.
+    var folded: [Float]
+    var partner: [Int]
     var seenCol: [Bool]
 
     public init(rowBasis: DCTBasis, colBasis: DCTBasis) {
         n1 = rowBasis.n; n2 = colBasis.n
         c1 = rowBasis.c; c2 = colBasis.c
-        acc = [Float](repeating: 0, count: max(n1, n2))
+        folded = [Float](repeating: 0, count: n1 * n2)
+        partner = [Int](repeating: 0, count: max(n1, n2))
         seenCol = [Bool](repeating: false, count: n2)
     }
 
@@ -29,30 +34,88 @@ public struct SparseIDCT {
     public mutating func decode(idx: UnsafePointer<UInt32>, val: UnsafePointer<Float>, nnz: Int,
                                 into out: UnsafeMutablePointer<Float>, ld: Int) {
         let n1 = self.n1, n2 = self.n2
-        for h in 0..<n1 { (out + h * ld).update(repeating: 0, count: n2) }
-        if nnz == 0 { return }
-        // Count distinct row and column frequencies to pick the cheaper grouping.
-        var nb = 1
-        var lastB = Int(idx[0]) / n2
-        for i in 1..<nnz { let b = Int(idx[i]) / n2; if b != lastB { nb += 1; lastB = b } }
-        var nd = 0
-        seenCol.withUnsafeMutableBufferPointer { seen in
-            for i in 0..<nnz { let d = Int(idx[i]) % n2; if !seen[d] { seen[d] = true; nd += 1 } }
+        if nnz == 0 {
+            for h in 0..<n1 { (out + h * ld).update(repeating: 0, count: n2) }
+            return
         }
-        c1.withUnsafeBufferPointer { c1p in
-            c2.withUnsafeBufferPointer { c2p in
-                acc.withUnsafeMutableBufferPointer { ap in
-                    seenCol.withUnsafeMutableBufferPointer { seen in
-                        let c1 = c1p.baseAddress!, c2 = c2p.baseAddress!, u = ap.baseAddress!
-                        if nb <= nd {
-                            Self.byRows(n1, n2, idx, val, nnz, c1, c2, u, out, ld)
-                            for i in 0..<nnz { seen[Int(idx[i]) % n2] = false }
-                        } else {
-                            Self.byColumns(n1, n2, idx, val, nnz, c1, c2, u, seen.baseAddress!, out, ld)
+        c1.withUnsafeBufferPointer { c1b in
+            c2.withUnsafeBufferPointer { c2b in
+                folded.withUnsafeMutableBufferPointer { fb in
+                    partner.withUnsafeMutableBufferPointer { pb in
+                        seenCol.withUnsafeMutableBufferPointer { sb in
+                            let c1 = c1b.baseAddress!, c2 = c2b.baseAddress!
+                            let f = fb.baseAddress!, part = pb.baseAddress!, seen = sb.baseAddress!
+                            // Count distinct row and column frequencies to pick the cheaper grouping.
+                            var nb = 1
+                            for i in 1..<nnz where Int(idx[i]) / n2 != Int(idx[i - 1]) / n2 { nb += 1 }
+                            var nd = 0
+                            for i in 0..<nnz { let d = Int(idx[i]) % n2; if !seen[d] { seen[d] = true; nd += 1 } }
+                            if nb <= nd {
+                                for i in 0..<nnz { seen[Int(idx[i]) % n2] = false }
+                                // Term g: column vector C1[b_g] (length n1) ⊗ row vector U_g (length n2).
+                                var g = -1, lastB = -1
+                                for i in 0..<nnz {
+                                    let b = Int(idx[i]) / n2, d = Int(idx[i]) % n2, v = val[i]
+                                    if b != lastB {
+                                        g += 1; lastB = b; part[g] = b
+                                        let u = f + g * n2, r = c2 + d * n2
+                                        for w in 0..<n2 { u[w] = v * r[w] }
+                                    } else {
+                                        let u = f + g * n2, r = c2 + d * n2
+                                        for w in 0..<n2 { u[w] += v * r[w] }
+                                    }
+                                }
+                                Self.rankUpdate(terms: nb, n1: n1, n2: n2, out: out, ld: ld,
+                                                col: { c1 + part[$0] * n1 }, row: { UnsafePointer(f + $0 * n2) })
+                            } else {
+                                // Term g: column vector V_g = Σ v·C1[b] over the d_g column ⊗ C2[d_g].
+                                var g = 0
+                                for d in 0..<n2 where seen[d] {
+                                    seen[d] = false
+                                    part[g] = d
+                                    let vcol = f + g * n1
+                                    vcol.update(repeating: 0, count: n1)
+                                    for i in 0..<nnz where Int(idx[i]) % n2 == d {
+                                        let r = c1 + (Int(idx[i]) / n2) * n1, v = val[i]
+                                        for h in 0..<n1 { vcol[h] += v * r[h] }
+                                    }
+                                    g += 1
+                                }
+                                Self.rankUpdate(terms: nd, n1: n1, n2: n2, out: out, ld: ld,
+                                                col: { UnsafePointer(f + $0 * n1) }, row: { c2 + part[$0] * n2 })
+                            }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `out = Σ_g col(g) ⊗ row(g)` (`col` has n1 entries, `row` n2), four terms per pass, in a
+    /// fixed order: `((((o + a0·r0) + a1·r1) + a2·r2) + a3·r3)`.
+    @inline(__always)
+    static func rankUpdate(terms: Int, n1: Int, n2: Int, out: UnsafeMutablePointer<Float>, ld: Int,
+                           col: (Int) -> UnsafePointer<Float>, row: (Int) -> UnsafePointer<Float>) {
+        for h in 0..<n1 { (out + h * ld).update(repeating: 0, count: n2) }
+        var g = 0
+        while g + 4 <= terms {
+            let a0 = col(g), a1 = col(g + 1), a2 = col(g + 2), a3 = col(g + 3)
+            let r0 = row(g), r1 = row(g + 1), r2 = row(g + 2), r3 = row(g + 3)
+            for h in 0..<n1 {
+                let s0 = a0[h], s1 = a1[h], s2 = a2[h], s3 = a3[h]
+                let o = out + h * ld
+                for w in 0..<n2 { o[w] = o[w] + s0 * r0[w] + s1 * r1[w] + s2 * r2[w] + s3 * r3[w] }
+            }
+            g += 4
+        }
+        while g < terms {
+            let a = col(g), r = row(g)
+            for h in 0..<n1 {
+                let s = a[h]
+                let o = out + h * ld
+                for w in 0..<n2 { o[w] = o[w] + s * r[w] }
+            }
+            g += 1
         }
     }
 
@@ -62,52 +125,6 @@ public struct SparseIDCT {
                                     into out: UnsafeMutablePointer<Float>) {
         for x in 0..<plan.gridCols {
             decode(idx: idx + x * plan.k, val: val + x * plan.k, nnz: plan.k, into: out + x * plan.chunkCols, ld: plan.cols)
-        }
-    }
-
-    /// Group by row frequency b (contiguous because the indices are ascending).
-    @inline(__always)
-    private static func byRows(_ n1: Int, _ n2: Int, _ idx: UnsafePointer<UInt32>, _ val: UnsafePointer<Float>, _ nnz: Int,
-                        _ c1: UnsafePointer<Float>, _ c2: UnsafePointer<Float>, _ u: UnsafeMutablePointer<Float>,
-                        _ out: UnsafeMutablePointer<Float>, _ ld: Int) {
-        var i = 0
-        while i < nnz {
-            let b = Int(idx[i]) / n2
-            u.update(repeating: 0, count: n2)
-            while i < nnz && Int(idx[i]) / n2 == b {
-                let d = Int(idx[i]) % n2, v = val[i]
-                let basisRow = c2 + d * n2
-                for w in 0..<n2 { u[w] += v * basisRow[w] }
-                i += 1
-            }
-            for h in 0..<n1 {
-                let c = c1[b * n1 + h]
-                let row = out + h * ld
-                for w in 0..<n2 { row[w] += c * u[w] }
-            }
-        }
-    }
-
-    /// Group by column frequency d, visiting distinct d in ascending order; `seen` marks the
-    /// column frequencies still to visit and is left cleared.
-    @inline(__always)
-    private static func byColumns(_ n1: Int, _ n2: Int, _ idx: UnsafePointer<UInt32>, _ val: UnsafePointer<Float>, _ nnz: Int,
-                           _ c1: UnsafePointer<Float>, _ c2: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                           _ seen: UnsafeMutablePointer<Bool>, _ out: UnsafeMutablePointer<Float>, _ ld: Int) {
-        for d in 0..<n2 where seen[d] {
-            seen[d] = false
-            v.update(repeating: 0, count: n1)
-            for i in 0..<nnz where Int(idx[i]) % n2 == d {
-                let b = Int(idx[i]) / n2, x = val[i]
-                let basisRow = c1 + b * n1
-                for h in 0..<n1 { v[h] += x * basisRow[h] }
-            }
-            let basisRow = c2 + d * n2
-            for h in 0..<n1 {
-                let c = v[h]
-                let row = out + h * ld
-                for w in 0..<n2 { row[w] += c * basisRow[w] }
-            }
         }
     }
 }

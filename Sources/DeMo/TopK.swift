@@ -72,20 +72,31 @@ public enum TopK {
     static func selectChunk(_ base: UnsafePointer<Float>, n1: Int, n2: Int, ld: Int, k: Int,
                             heapAbs: UnsafeMutablePointer<Float>, heapIdx: UnsafeMutablePointer<Int>) {
         var filled = 0
+        @inline(__always) func offer(_ a: Float, _ f: Int) {
+            if filled < k {
+                heapAbs[filled] = a; heapIdx[filled] = f
+                siftUp(filled, heapAbs, heapIdx)
+                filled += 1
+            } else if a > heapAbs[0] {
+                heapAbs[0] = a; heapIdx[0] = f
+                siftDown(k, heapAbs, heapIdx)
+            }
+        }
         for b in 0..<n1 {
             let row = base + b * ld
-            for d in 0..<n2 {
-                let a = abs(row[d])
-                let f = b * n2 + d
-                if filled < k {
-                    heapAbs[filled] = a; heapIdx[filled] = f
-                    siftUp(filled, heapAbs, heapIdx)
-                    filled += 1
-                } else if a > heapAbs[0] {
-                    heapAbs[0] = a; heapIdx[0] = f
-                    siftDown(k, heapAbs, heapIdx)
+            var d = 0
+            // Once the heap is full almost every element loses to the root: reject 8 at a time.
+            while d + 8 <= n2 {
+                if filled == k {
+                    // Magnitudes compare like their bit patterns once the sign bit is cleared.
+                    var m: UInt32 = 0
+                    for j in d..<(d + 8) { m = max(m, row[j].bitPattern & 0x7FFF_FFFF) }
+                    if m <= heapAbs[0].bitPattern { d += 8; continue }
                 }
+                for j in d..<(d + 8) { offer(abs(row[j]), b * n2 + j) }
+                d += 8
             }
+            while d < n2 { offer(abs(row[d]), b * n2 + d); d += 1 }
         }
     }
 

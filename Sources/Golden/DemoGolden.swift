@@ -156,8 +156,8 @@ enum DemoGolden {
                 }
                 contributions.append(DeMoContribution(peer: rank, payload: payload))
                 let si = try j.intLists(w, "sent_indices"), sv = try j.floatLists(w, "sent_values")
-                let est = w["local_estimate"] != nil ? try j.floatLists(w, "local_estimate") : nil
-                let dAfter = w["delta_after"] != nil ? try j.floatLists(w, "delta_after") : nil
+                let est = j.has(w, "local_estimate") ? try j.floatLists(w, "local_estimate") : nil
+                let dAfter = j.has(w, "delta_after") ? try j.floatLists(w, "delta_after") : nil
                 let l2 = try j.doubles(w, "delta_after_l2"), sum = try j.doubles(w, "delta_after_sum")
                 let maxabs = try j.doubles(w, "delta_after_maxabs")
                 for (t, tp) in plan.tensors.enumerated() {
@@ -181,12 +181,12 @@ enum DemoGolden {
                 try replicas[r].withUnsafeMutableBufferPointer { try workers[r].apply(order, lr: lr, to: $0) }
             }
             if replicas.contains(where: { $0 != replicas[0] }) { m.failures.append("step \(stepNo): replicas differ after apply") }
-            let aggRef = s["aggregate"] != nil && !(s["aggregate"] is NSNull) ? try j.floatLists(s, "aggregate") : nil
+            let aggRef = j.has(s, "aggregate") ? try j.floatLists(s, "aggregate") : nil
             let signs = try j.intLists(s, "update_sign")
             let diag = try j.dict(s, "diagnostics")
             let signFragile = try j.intLists(diag, "sign_fragile_positions")
             let paramFragile = try j.intLists(diag, "params_fragile_positions")
-            let pAfter = s["params_after"] != nil && !(s["params_after"] is NSNull) ? try j.floatLists(s, "params_after") : nil
+            let pAfter = j.has(s, "params_after") ? try j.floatLists(s, "params_after") : nil
             let pSums = try j.doubles(s, "params_after_sum")
             for (t, tp) in plan.tensors.enumerated() {
                 let tag = "step \(stepNo) \(tp.name)"
@@ -285,6 +285,8 @@ private struct JSONReader {
     let path: String
 
     func fail(_ f: String) -> GoldenError { .malformed(path: path, field: f) }
+    /// Present and not null (omitted arrays, per the file's `stored` object, are absent or null).
+    func has(_ o: [String: Any], _ k: String) -> Bool { o[k] != nil && !(o[k] is NSNull) }
     func dict(_ o: [String: Any], _ k: String) throws -> [String: Any] {
         guard let v = o[k] as? [String: Any] else { throw fail(k) }; return v
     }

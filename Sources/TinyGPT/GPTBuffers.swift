@@ -23,6 +23,7 @@ struct GPTBuffers {
     let ln2Rstd: UnsafeMutablePointer<Float>    // L × (B, T)
     let fch: UnsafeMutablePointer<Float>        // L × (B, T, 4C)
     let fchGelu: UnsafeMutablePointer<Float>    // L × (B, T, 4C)
+    let fchSig: UnsafeMutablePointer<Float>     // L × (B, T, 4C): GELU's σ(2u), saved for backward
     let residual3: UnsafeMutablePointer<Float>  // L × (B, T, C)
     let lnf: UnsafeMutablePointer<Float>        // (B, T, C)
     let lnfMean: UnsafeMutablePointer<Float>    // (B, T)
@@ -56,7 +57,7 @@ struct GPTBuffers {
             L * strideBTC, L * strideBT, L * strideBT,   // ln1, mean, rstd
             L * strideBT3C, L * strideBTC, L * strideAtt, L * strideBTC, // qkv, atty, att, residual2
             L * strideBTC, L * strideBT, L * strideBT,   // ln2, mean, rstd
-            L * strideBT4C, L * strideBT4C, L * strideBTC, // fch, fchGelu, residual3
+            L * strideBT4C, L * strideBT4C, L * strideBT4C, L * strideBTC, // fch, fchGelu, fchSig, residual3
             strideBTC, strideBT, strideBT,               // lnf, mean, rstd
             strideBT * V, strideBT * V, strideBT,        // logits, probs, losses
             strideBTC,                                   // branch
@@ -75,7 +76,7 @@ struct GPTBuffers {
         ln1 = next(); ln1Mean = next(); ln1Rstd = next()
         qkv = next(); atty = next(); att = next(); residual2 = next()
         ln2 = next(); ln2Mean = next(); ln2Rstd = next()
-        fch = next(); fchGelu = next(); residual3 = next()
+        fch = next(); fchGelu = next(); fchSig = next(); residual3 = next()
         lnf = next(); lnfMean = next(); lnfRstd = next()
         logits = next(); probs = next(); losses = next()
         branch = next()

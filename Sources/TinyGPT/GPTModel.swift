@@ -38,7 +38,10 @@ public final class GPTModel {
     public let layout: ParameterLayout
     public let maxBatchSize: Int
     public let maxSeqLen: Int
-    /// Worker threads the model's own kernels may use (≥ 1).
+    /// Worker threads for forward/backward (≥ 1). The batch is split into this many slices of rows,
+    /// each run through the whole network by one worker with single-threaded kernels; set
+    /// `BLAS.setThreads(1)` when using more than one, so BLAS does not oversubscribe the cores.
+    /// Each extra worker costs one extra gradient buffer (allocated on the first backward using it).
     public var threads: Int
 
     /// All parameters, laid out by `layout`.
@@ -54,6 +57,9 @@ public final class GPTModel {
     /// (B, T) of the last forward, and whether it had targets (needed by `backward`).
     public internal(set) var lastBatch = 0, lastSeqLen = 0
     var haveTargets = false
+    /// Private weight-gradient buffers of workers 1..., `gradientShardCount × layout.totalCount`.
+    var gradientShards: UnsafeMutablePointer<Float>
+    var gradientShardCount = 0
 
     /// Builds a model with parameters initialised from `seed` (see `GPTParameters.initialize`).
     /// Throws `GPTConfigError` for an invalid config and `GPTModelError.invalidCapacity` when
@@ -84,7 +90,16 @@ public final class GPTModel {
         inputs.initialize(repeating: 0, count: maxBatchSize * T)
         targets = .allocate(capacity: maxBatchSize * T)
         targets.initialize(repeating: 0, count: maxBatchSize * T)
+        gradientShards = .allocate(capacity: 0)
         GPTParameters.initialize(parameters, config: config, seed: seed)
+    }
+
+    /// Makes sure `count` extra gradient buffers exist.
+    func ensureGradientShards(_ count: Int) {
+        guard count > gradientShardCount else { return }
+        gradientShards.deallocate()
+        gradientShards = .allocate(capacity: count * layout.totalCount)
+        gradientShardCount = count
     }
 
     deinit {
@@ -93,6 +108,7 @@ public final class GPTModel {
         buffers.deallocate()
         inputs.deallocate()
         targets.deallocate()
+        gradientShards.deallocate()
     }
 
     /// Number of parameters.

@@ -178,3 +178,25 @@ func decodeIsSafe(_ bytes: [UInt8], _ plan: DeMoPlan) -> Bool {
         #expect(rejected > 0)
     }
 }
+
+@Suite struct QuantisationTests {
+    @Test func bf16RoundsToNearestEven() {
+        #expect(BF16.float(BF16.bits(1.0)) == 1.0)
+        #expect(BF16.float(BF16.bits(1 + 0x1p-8)) == 1.0)                  // tie → even (down)
+        #expect(BF16.float(BF16.bits(1 + 3 * 0x1p-8)) == 1 + 0x1p-6)       // tie → even (up)
+        #expect(BF16.float(BF16.bits(1 + 0x1p-8 + 0x1p-20)) == 1 + 0x1p-7) // above the tie → up
+        #expect(BF16.float(BF16.bits(-2.5)) == -2.5)
+        #expect(BF16.float(BF16.bits(.greatestFiniteMagnitude)).isFinite)   // never rounds to infinity
+    }
+
+    @Test func int8AndSignChunks() {
+        var v: [Float] = [0.5, -1.27, 0.01, 0]
+        let s = v.withUnsafeMutableBufferPointer { DeMoValueFormat.int8.quantize($0.baseAddress!, count: 4) }
+        #expect(s == Float(1.27) / 127)
+        #expect(v == [Float(50) * s, Float(-127) * s, Float(1) * s, 0])
+        var w: [Float] = [0.5, -1.5, 1, -1]
+        let m = w.withUnsafeMutableBufferPointer { DeMoValueFormat.sign.quantize($0.baseAddress!, count: 4) }
+        #expect(m == 1)
+        #expect(w == [1, -1, 1, -1])
+    }
+}

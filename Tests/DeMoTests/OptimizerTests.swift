@@ -128,6 +128,33 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         let g = randomFloats(testLayout.totalCount, seed: 13)
         #expect(try prepare(&o, g) == (try prepare(&o2, g)))
         #expect(throws: DeMoError.self) { try o2.setResidual([1, 2, 3]) }
+        var bad = o.residual; bad[testLayout.slot(named: "w")!.offset + 2] = .nan
+        #expect(throws: DeMoError.nonFiniteResidual(tensor: "w", index: 2)) { try o2.setResidual(bad) }
         #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(decay: 1)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(topk: 0)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(chunk: 1 << 20)) }
+        #expect(throws: DeMoError.self) { _ = try DeMoOptimizer(layout: testLayout, config: DeMoConfig(weightDecay: -1)) }
+    }
+}
+
+@Suite struct ThreeDTensorTests {
+    /// A [4, 6, 10] tensor is handled as its [4, 60] matrix view (the reference crashes on it).
+    @Test func threeDMatchesItsTwoDView() throws {
+        let cfg = DeMoConfig(decay: 0.9, topk: 7, chunk: 16, valueFormat: .f32)
+        var a = try DeMoOptimizer(layout: ParameterLayout([(name: "t", shape: [4, 6, 10])]), config: cfg)
+        var b = try DeMoOptimizer(layout: ParameterLayout([(name: "t", shape: [4, 60])]), config: cfg)
+        #expect(a.plan.tensors[0].chunkRows == 4 && a.plan.tensors[0].chunkCols == 15)
+        var pa = randomFloats(240, seed: 30), pb = pa
+        for s in 0..<3 {
+            let g = randomFloats(240, seed: 31 + UInt64(s))
+            let ya = try prepare(&a, g), yb = try prepare(&b, g)
+            #expect(ya == yb)
+            #expect(ya.tensors[0].indices.count == 4 * 7)
+            try pa.withUnsafeMutableBufferPointer { try a.apply([DeMoContribution(peer: 0, payload: ya)], lr: 0.1, to: $0) }
+            try pb.withUnsafeMutableBufferPointer { try b.apply([DeMoContribution(peer: 0, payload: yb)], lr: 0.1, to: $0) }
+        }
+        #expect(pa == pb)
+        #expect(a.residual == b.residual)
+        #expect(a.residual.contains { $0 != 0 })
     }
 }

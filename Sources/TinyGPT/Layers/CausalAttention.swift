@@ -27,15 +27,9 @@ public enum CausalAttention {
                            c: p, ldc: T)
                 for t in 0..<T {
                     let row = p + t * T
-                    var mx = -Float.infinity
-                    for j in 0...t where row[j] > mx { mx = row[j] }
-                    var sum: Float = 0
-                    for j in 0...t {
-                        let e = expf(row[j] - mx)
-                        row[j] = e
-                        sum += e
-                    }
-                    let inv = 1 / sum
+                    let mx = FastMath.max(row, t + 1)
+                    for j in 0...t { row[j] = FastMath.fastExp(row[j] - mx) }
+                    let inv = 1 / FastMath.sum(row, t + 1)
                     for j in 0...t { row[j] *= inv }
                     for j in (t + 1)..<T { row[j] = 0 }
                 }
@@ -68,8 +62,7 @@ public enum CausalAttention {
                 // Softmax backward, scale folded in: dS = P ⊙ (dP − Σ_j P dP) / sqrt(hs).
                 for t in 0..<T {
                     let pr = p + t * T, dr = dp + t * T
-                    var dot: Float = 0
-                    for j in 0...t { dot += pr[j] * dr[j] }
+                    let dot = FastMath.dot(pr, dr, t + 1)
                     for j in 0...t { dr[j] = pr[j] * (dr[j] - dot) * scale }
                     for j in (t + 1)..<T { dr[j] = 0 }
                 }

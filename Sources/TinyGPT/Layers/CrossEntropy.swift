@@ -14,14 +14,9 @@ public enum CrossEntropy {
         Parallel.ranges(N, threads: threads, minPerThread: 64) { rows in
             for r in rows {
                 let l = logits + r * V, p = probs + r * V
-                var mx = -Float.infinity
-                for j in 0..<V where l[j] > mx { mx = l[j] }
-                var sum: Float = 0
-                for j in 0..<V {
-                    let e = expf(l[j] - mx)
-                    p[j] = e
-                    sum += e
-                }
+                let mx = FastMath.max(l, V)
+                for j in 0..<V { p[j] = FastMath.fastExp(l[j] - mx) }
+                let sum = FastMath.sum(p, V)
                 let inv = 1 / sum
                 for j in 0..<V { p[j] *= inv }
                 if let targets {

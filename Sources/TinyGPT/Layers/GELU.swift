@@ -38,10 +38,33 @@ public enum GELU {
     @inline(__always)
     static func sigmoid2u(_ x: Float) -> (s: Float, sc: Float) {
         let u = k0 * (x + k1 * x * x * x)
-        // Clamp so e^(±2u) stays finite; σ is saturated to float precision long before |2u| = 80.
-        let e = expf(min(max(-2 * u, -80), 80))
+        // fastExp clamps its input, so e stays finite; σ saturates to float precision long before.
+        let e = FastMath.fastExp(-2 * u)
         let s = 1 / (1 + e)
         return (s, e * s)
+    }
+
+    /// Like `forward`, also saving σ(2u) per element in `sigmoid` for `backward(dinp:inp:sigmoid:...)`.
+    public static func forward(out: UnsafeMutablePointer<Float>, sigmoid: UnsafeMutablePointer<Float>,
+                               inp: UnsafePointer<Float>, n: Int) {
+        for i in 0..<n {
+            let x = inp[i]
+            let s = sigmoid2u(x).s
+            sigmoid[i] = s
+            out[i] = x * s
+        }
+    }
+
+    /// `backward` using the σ(2u) saved by `forward(out:sigmoid:...)` instead of recomputing the
+    /// exponential. σ(-2u) = 1 − σ(2u) loses relative precision only where σ(2u) ≈ 1, where that term
+    /// is negligible next to σ(2u).
+    public static func backward(dinp: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+                                sigmoid: UnsafePointer<Float>, dout: UnsafePointer<Float>, n: Int) {
+        for i in 0..<n {
+            let x = inp[i], s = sigmoid[i]
+            let g = s + 2 * x * s * (1 - s) * k0 * (1 + 3 * k1 * x * x)
+            dinp[i] = dout[i] * g
+        }
     }
 
     /// Slow reference kernels in Double, used only by tests.

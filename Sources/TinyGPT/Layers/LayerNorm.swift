@@ -14,15 +14,8 @@ public enum LayerNorm {
         Parallel.ranges(N, threads: threads, minPerThread: 64) { rows in
             for r in rows {
                 let x = inp + r * C
-                var m: Float = 0
-                for i in 0..<C { m += x[i] }
-                m /= Float(C)
-                var v: Float = 0
-                for i in 0..<C {
-                    let d = x[i] - m
-                    v += d * d
-                }
-                v /= Float(C)
+                let m = FastMath.sum(x, C) / Float(C)
+                let v = FastMath.sumSquaredDeviation(x, m, C) / Float(C)
                 let s = 1 / (v + eps).squareRoot()
                 let o = out + r * C
                 for i in 0..<C { o[i] = (x[i] - m) * s * weight[i] + bias[i] }
@@ -41,16 +34,18 @@ public enum LayerNorm {
         for r in 0..<N {
             let x = inp + r * C, d = dout + r * C, di = dinp + r * C
             let m = mean[r], s = rstd[r]
-            // The two row means the input gradient needs: mean(dy·w) and mean(dy·w·xhat).
-            var dm: Float = 0, dmx: Float = 0
-            for i in 0..<C {
-                let xhat = (x[i] - m) * s
-                let dn = d[i] * weight[i]
-                dm += dn
-                dmx += dn * xhat
+            // The two row means the input gradient needs: mean(dy·w) and mean(dy·w·xhat), with
+            // mean(dy·w·xhat) = (mean(dy·w·x) − m·mean(dy·w))·s.
+            let dm = FastMath.dot(d, weight, C) / Float(C)
+            var dwx = SIMD8<Float>(repeating: 0)
+            var i = 0
+            while i + 8 <= C {
+                dwx += FastMath.load8(d + i) * FastMath.load8(weight + i) * FastMath.load8(x + i)
+                i += 8
             }
-            dm /= Float(C)
-            dmx /= Float(C)
+            var dwxs = dwx.sum()
+            while i < C { dwxs += d[i] * weight[i] * x[i]; i += 1 }
+            let dmx = (dwxs / Float(C) - m * dm) * s
             for i in 0..<C {
                 let xhat = (x[i] - m) * s
                 dbias[i] += d[i]
