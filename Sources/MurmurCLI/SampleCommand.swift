@@ -29,8 +29,8 @@ struct SampleCommand: ParsableCommand {
         let model = try GPTModel(config: ckpt.config, maxBatchSize: 1, seed: 0)
         _ = ckpt.parameters.withUnsafeBufferPointer { src in model.parameters.update(fromContentsOf: src) }
         var rng = SeededRNG(seed: seed)
-        let out = Sampler.generate(model: model, prompt: Array(prompt.utf8), count: length, temperature: temperature,
-                                   topK: topK, rng: &rng)
+        let out = model.generate(prompt: Array(prompt.utf8), count: length, temperature: temperature,
+                                 topK: topK > 0 ? topK : nil, rng: &rng)
         print(prompt + String(decoding: out, as: UTF8.self))
     }
 }

@@ -77,7 +77,7 @@ public final class GPTEngine: StepEngine {
         }
         guard loss.isFinite else { throw EngineError.nonFiniteLoss(step: step) }
         model.backward()
-        if let clipNorm { lastGradNorm = GradientClipping.clip(model.gradients, maxNorm: clipNorm) }
+        if let clipNorm { lastGradNorm = clipGradNorm(model.gradients, maxNorm: clipNorm) }
         return loss
     }
 
@@ -136,19 +136,3 @@ public final class GPTEngine: StepEngine {
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
 }
 
-/// Global-norm gradient clipping.
-public enum GradientClipping {
-    /// Scales `grads` so their L2 norm is at most `maxNorm`; returns the norm before clipping.
-    /// The norm is accumulated in Double for a stable result on large buffers.
-    @discardableResult
-    public static func clip(_ grads: UnsafeMutableBufferPointer<Float>, maxNorm: Float) -> Float {
-        var sum = 0.0
-        for g in grads { sum += Double(g) * Double(g) }
-        let norm = Float(sum.squareRoot())
-        if norm > maxNorm && norm.isFinite {
-            let scale = maxNorm / (norm + 1e-6)
-            for i in grads.indices { grads[i] *= scale }
-        }
-        return norm
-    }
-}
