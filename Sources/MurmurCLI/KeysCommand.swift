@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Mesh
+import MeshZMQ
+
+/// `murmur keys --topology T`: CURVE keypairs for every peer.
+struct KeysCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create a CURVE keypair for every peer of a topology.",
+        discussion: """
+        Writes KEYS/<id>.key (secret, mode 0600) and KEYS/<id>.pub for each peer, in the folder the
+        topology's security.keys names. Existing keys are kept unless --force. Copy each secret key
+        only to the machine that runs that peer; every machine needs every .pub file. Then set
+        security.curve: true.
+
+        Example:
+          murmur keys --topology topologies/local4.yaml
+        """)
+
+    @Option(help: "Topology file.") var topology = "topologies/local4.yaml"
+    @Flag(help: "Replace existing keys.") var force = false
+
+    func run() throws {
+        let topo: Topology
+        do { topo = try TopologyParser.load(path: topology) } catch { throw ValidationError("\(error)") }
+        let store = KeyStore(directory: topo.security.keys)
+        for p in topo.peers {
+            if !force, FileManager.default.fileExists(atPath: store.secretPath(p.id)) {
+                let pair = try store.keyPair(peer: p.id)
+                print("\(p.id): kept \(store.secretPath(p.id)) (public \(pair.publicKey))")
+                continue
+            }
+            let pair = try store.create(peer: p.id, overwrite: force)
+            print("\(p.id): wrote \(store.secretPath(p.id)) (0600) and \(store.publicPath(p.id)) (public \(pair.publicKey))")
+        }
+    }
+}

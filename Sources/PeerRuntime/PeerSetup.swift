@@ -1,0 +1,56 @@
+import DeMo
+import Foundation
+import Membership
+import Mesh
+import TinyGPT
+
+extension Duration {
+    /// Seconds as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// Turns a topology into the pieces one peer runs: model config, engine, loop options. Pure
+/// apart from building the model; the shell (the CLI) adds the corpus, transport and files.
+public enum PeerSetup {
+    /// The model of the run.
+    public static func modelConfig(_ t: Topology) throws -> GPTConfig {
+        switch t.model {
+        case .preset(let name): return try GPTConfig.preset(named: name)
+        case let .explicit(l, h, e, b): 
+            let c = GPTConfig(nLayer: l, nHead: h, nEmbd: e, blockSize: b)
+            try c.validate()
+            return c
+        }
+    }
+
+    /// The optimizer of the run.
+    public static func optimizer(_ t: Topology) -> EngineOptimizer {
+        let o = t.optimizer
+        switch o.kind {
+        case .demo:
+            let f = DeMoValueFormat(name: o.values.rawValue) ?? .bf16
+            return .demo(DeMoConfig(decay: o.decay, topk: o.topk, chunk: o.chunk, weightDecay: o.weightDecay, valueFormat: f))
+        case .adamw:
+            return .adamw(beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: Float(o.weightDecay))
+        }
+    }
+
+    /// Learning-rate schedule: warmup (the topology's, default 5% of the steps) then cosine to 10%.
+    public static func schedule(_ t: Topology) -> LRSchedule {
+        LRSchedule(peak: t.optimizer.lr, warmupSteps: t.optimizer.warmup ?? max(1, t.steps / 20), totalSteps: t.steps, minRatio: 0.1)
+    }
+
+    /// Loop settings: heartbeat thresholds and the step deadline.
+    public static func options(_ t: Topology) -> PeerOptions {
+        let hb = t.heartbeat
+        let membership = MembershipConfig(heartbeatInterval: hb.interval.seconds, suspectAfter: hb.suspectAfter.seconds,
+                                          deadAfter: hb.deadAfter.seconds, adaptiveK: hb.adaptive ? 4 : nil)
+        let deadline: TrainingRound<[UInt8]>.Deadline
+        switch t.round.deadline {
+        case .fixed(let d): deadline = .fixed(seconds: d.seconds)
+        case .adaptive: deadline = .adaptive(k: 4, floor: 0.05, ceiling: t.round.maxDeadline.seconds)
+        }
+        return PeerOptions(steps: t.steps, membership: membership, deadline: deadline,
+                           startupGrace: max(10, 4 * hb.deadAfter.seconds), tick: min(0.02, hb.interval.seconds / 4))
+    }
+}
