@@ -1,0 +1,220 @@
+import CZMQ
+import Mesh
+
+/// Everything the mesh thread owns: the ZAP handler, the XPUB, the ROUTER and one SUB per
+/// neighbour, plus the relay and sequence bookkeeping. Made, used and closed on that one thread
+/// (so it is not Sendable); `ZMQTransport` talks to it only through `MeshShared`.
+final class MeshLoop {
+    let topology: Topology
+    let me: PeerIndex
+    let options: ZMQTransportOptions
+    let curve: CurveSetup?
+    let shared: MeshShared
+    let runID: UInt64
+    let zap: ZAPHandler?
+    let xpub: ZMQSocket
+    let router: ZMQSocket
+    /// SUB per neighbour and the endpoint it is connected to.
+    private var subs: [(peer: PeerIndex, socket: ZMQSocket, endpoint: String?)] = []
+    private var relay: Relay
+    private var tracker = SequenceTracker()
+    private var connected: Set<PeerIndex> = []
+    private var stats = TransportStats()
+    private var pending: [TransportEvent] = []
+    let boundPub: String
+    let boundSync: String
+
+    /// Binds the ZAP handler first (when CURVE is on), then the XPUB and the ROUTER.
+    init(context: ZMQContext, topology: Topology, me: PeerIndex, curve: CurveSetup?,
+         options: ZMQTransportOptions, shared: MeshShared) throws(ZMQError) {
+        self.topology = topology
+        self.me = me
+        self.options = options
+        self.curve = curve
+        self.shared = shared
+        self.runID = topology.runID
+        self.relay = Relay(topology: topology, me: me, filter: RelayFilter(stepWindow: options.relayStepWindow))
+        if let curve {
+            var allowed: [String: String] = [:]
+            for (index, key) in curve.publicKeys where Int(index) < topology.peers.count {
+                allowed[key] = topology.peers[Int(index)].id
+            }
+            zap = try ZAPHandler(context: context, allowed: allowed)
+        } else {
+            zap = nil
+        }
+        let spec = topology.peers[Int(me)]
+        xpub = try ZMQSocket(context, type: ZMQ_XPUB)
+        router = try ZMQSocket(context, type: ZMQ_ROUTER)
+        try Self.configure(xpub, options)
+        try xpub.set(ZMQ_XPUB_VERBOSE, 1)
+        try Self.configure(router, options)
+        try router.set(ZMQ_ROUTER_MANDATORY, 1)
+        if let curve {
+            try xpub.makeCurveServer(secretKey: curve.ownKeys.secretKey)
+            try router.makeCurveServer(secretKey: curve.ownKeys.secretKey)
+        }
+        boundPub = try xpub.bind(options.listenOverride?.pub ?? spec.pub.description)
+        boundSync = try router.bind(options.listenOverride?.sync ?? spec.sync.description)
+        for neighbor in topology.neighbors(of: me) {
+            let sub = try ZMQSocket(context, type: ZMQ_SUB)
+            try Self.configure(sub, options)
+            if let curve { try sub.setCurveClientKeys(curve.ownKeys) }
+            for kind in MessageKind.allCases where kind.isBroadcast {
+                try sub.set(ZMQ_SUBSCRIBE, bytes: Topic.prefix(kind: kind))
+            }
+            // Nobody publishes on our presence topic: it tells the neighbour's XPUB who we are.
+            try sub.set(ZMQ_SUBSCRIBE, bytes: Topic.presence(of: me))
+            subs.append((neighbor, sub, nil))
+        }
+    }
+
+    /// Options that must be set before bind/connect.
+    static func configure(_ socket: ZMQSocket, _ o: ZMQTransportOptions) throws(ZMQError) {
+        try socket.set(ZMQ_MAXMSGSIZE, int64: o.maxFrameBytes)
+        try socket.set(ZMQ_HEARTBEAT_IVL, o.zmtpHeartbeatInterval.zmqMilliseconds)
+        try socket.set(ZMQ_HEARTBEAT_TIMEOUT, o.zmtpHeartbeatTimeout.zmqMilliseconds)
+        try socket.set(ZMQ_HEARTBEAT_TTL, o.zmtpHeartbeatTTL.zmqMilliseconds)
+        try socket.set(ZMQ_HANDSHAKE_IVL, o.handshakeInterval.zmqMilliseconds)
+        try socket.set(ZMQ_RECONNECT_IVL, o.reconnectInterval.zmqMilliseconds)
+        try socket.set(ZMQ_RECONNECT_IVL_MAX, o.reconnectIntervalMax.zmqMilliseconds)
+        try socket.set(ZMQ_SNDHWM, o.sendHighWaterMark)
+        try socket.set(ZMQ_RCVHWM, o.receiveHighWaterMark)
+    }
+
+    /// Connects the SUB of `peer` to `endpoint` (disconnecting a previous endpoint first: the only
+    /// way to revive a link refused by ZAP or by an oversized frame).
+    func connect(_ peer: PeerIndex, _ endpoint: String) throws(ZMQError) {
+        guard let i = subs.firstIndex(where: { $0.peer == peer }) else { return }
+        if let old = subs[i].endpoint { try? subs[i].socket.disconnect(old) }
+        if let curve {
+            guard let key = curve.publicKeys[peer] else {
+                throw ZMQError(operation: "connect to \(topology.peers[Int(peer)].id): no public key", code: EINVAL)
+            }
+            try subs[i].socket.setCurveServerKey(key)
+        }
+        try subs[i].socket.connect(endpoint)
+        subs[i].endpoint = endpoint
+    }
+
+    /// Connects every SUB to its neighbour's endpoint from the topology.
+    func connectAllFromTopology() throws(ZMQError) {
+        for sub in subs { try connect(sub.peer, topology.peers[Int(sub.peer)].pub.description) }
+    }
+
+    /// Runs until `shared` says stop. Errors other than EAGAIN/EINTR end the loop (and are
+    /// rethrown): they mean a socket is unusable.
+    func run() throws(ZMQError) {
+        while !shared.isStopping {
+            var poller = ZMQPoller()
+            poller.add(fd: shared.wakeRead)
+            let zapSlot = zap.map { poller.add($0.socket) }
+            let xpubSlot = poller.add(xpub)
+            let routerSlot = poller.add(router)
+            let subBase = poller.count
+            for sub in subs { poller.add(sub.socket) }
+            try poller.poll(timeoutMilliseconds: Int(options.pollInterval.milliseconds))
+
+            if let zapSlot, poller.isReadable(zapSlot) { try zap?.serve() }
+            for command in shared.takeCommands() { try execute(command) }
+            if poller.isReadable(xpubSlot) { try readSubscriptions() }
+            if poller.isReadable(routerSlot) { try readRouter() }
+            for (offset, sub) in subs.enumerated() where poller.isReadable(subBase + offset) {
+                try readSub(from: sub.peer, sub.socket)
+            }
+            flush()
+        }
+        flush()
+    }
+
+    private func flush() {
+        stats.sequenceGaps = tracker.totalGaps
+        shared.deliver(pending, stats: stats)
+        pending.removeAll()
+    }
+
+    private func execute(_ command: MeshCommand) throws(ZMQError) {
+        switch command {
+        case .publish(let envelope):
+            try broadcast(envelope)
+        case let .connect(peer, endpoint):
+            try connect(peer, endpoint)
+        }
+    }
+
+    private func broadcast(_ envelope: Envelope) throws(ZMQError) {
+        if try xpub.send(envelope.frames) {
+            stats.messagesOut += 1
+            stats.bytesOut += MessageHeader.size + envelope.body.count
+        }
+    }
+
+    private func markConnected(_ peer: PeerIndex) {
+        if connected.insert(peer).inserted { pending.append(.neighborConnected(peer)) }
+    }
+
+    /// XPUB_VERBOSE hands us every subscribe and the last unsubscribe of each topic.
+    private func readSubscriptions() throws(ZMQError) {
+        for _ in 0..<1000 {
+            guard let frames = try xpub.receive() else { return }
+            guard case let .presence(peer, subscribed) = Topic.parseSubscription(frames.first ?? []),
+                  Int(peer) < topology.peers.count, peer != me else { continue }
+            if subscribed {
+                markConnected(peer)
+            } else if connected.remove(peer) != nil {
+                pending.append(.neighborDisconnected(peer))
+            }
+        }
+    }
+
+    private func readSub(from neighbor: PeerIndex, _ socket: ZMQSocket) throws(ZMQError) {
+        // Bounded per round so one busy link cannot starve the others or the commands.
+        for _ in 0..<1000 {
+            guard let frames = try socket.receive(maxFrames: 4) else { return }
+            stats.bytesIn += frames.reduce(0) { $0 + $1.count }
+            let envelope: Envelope
+            do {
+                envelope = try Envelope(frames: frames, expectedRunID: runID, maxBody: Int(options.maxFrameBytes),
+                                        peerCount: topology.peers.count)
+            } catch {
+                stats.invalidFrames += 1
+                stats.lastInvalid = error
+                continue
+            }
+            markConnected(neighbor)
+            switch relay.decide(envelope.header) {
+            case .own, .duplicate, .stale:
+                stats.duplicates += 1
+            case .deliver(let forward):
+                let h = envelope.header
+                _ = tracker.observe(origin: h.origin, incarnation: h.incarnation, sequence: h.sequence)
+                stats.messagesIn += 1
+                pending.append(.message(envelope, from: neighbor))
+                if forward {
+                    var copy = envelope
+                    copy.header.flags.insert(.relayed)
+                    if try xpub.send(copy.frames) { stats.relayed += 1 }
+                }
+            }
+        }
+    }
+
+    /// Catch-up requests are not served yet: they are read (so they cannot pile up) and counted.
+    private func readRouter() throws(ZMQError) {
+        for _ in 0..<1000 {
+            guard let frames = try router.receive(maxFrames: 5) else { return }
+            _ = frames
+            stats.invalidFrames += 1
+        }
+    }
+
+    /// Closes every socket on this (the owning) thread; the ZAP handler last, so handshakes
+    /// in progress are answered until the servers are gone.
+    func close() {
+        for sub in subs { sub.socket.close() }
+        subs.removeAll()
+        xpub.close()
+        router.close()
+        zap?.socket.close()
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Mesh
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Work the trainer side hands to the mesh thread.
+enum MeshCommand: Sendable {
+    case publish(Envelope)
+    case connect(PeerIndex, String)
+}
+
+/// The state shared between the caller's threads and the mesh thread: a command queue, an event
+/// queue, counters, and a wake-up pipe that makes `zmq_poll` return as soon as a command arrives.
+///
+/// @unchecked Sendable: every mutable field is guarded by `condition` (an NSCondition, which is
+/// also the lock); the pipe file descriptors are immutable after init and `write`/`read` on a
+/// pipe are thread-safe system calls.
+final class MeshShared: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var commands: [MeshCommand] = []
+    private var events: [TransportEvent] = []
+    private var statsValue = TransportStats()
+    private var stopping = false
+    let wakeRead: Int32
+    let wakeWrite: Int32
+
+    init() throws(ZMQError) {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ZMQError(operation: "pipe for the mesh wake-up", code: errno) }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    deinit {
+        close(wakeRead)
+        close(wakeWrite)
+    }
+
+    /// Queues a command and wakes the mesh thread. False once stopping.
+    func enqueue(_ command: MeshCommand) -> Bool {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            return false
+        }
+        commands.append(command)
+        condition.unlock()
+        wake()
+        return true
+    }
+
+    func wake() {
+        var byte: UInt8 = 1
+        // A full pipe (EAGAIN) already guarantees a wake-up: ignoring the result is correct.
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    /// Mesh thread: empties the wake-up pipe and takes the pending commands.
+    func takeCommands() -> [MeshCommand] {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(wakeRead, &buffer, buffer.count) > 0 {}
+        condition.lock()
+        defer { condition.unlock() }
+        let taken = commands
+        commands.removeAll()
+        return taken
+    }
+
+    func requestStop() {
+        condition.lock()
+        stopping = true
+        condition.unlock()
+        wake()
+    }
+
+    var isStopping: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return stopping
+    }
+
+    /// Mesh thread: hands events to the caller side and updates counters, under one lock.
+    func deliver(_ new: [TransportEvent], stats: TransportStats) {
+        condition.lock()
+        events.append(contentsOf: new)
+        statsValue = stats
+        if !new.isEmpty { condition.broadcast() }
+        condition.unlock()
+    }
+
+    /// Caller side: waits up to `timeout` for at least one event, then drains them all.
+    func drain(timeout: Duration) -> [TransportEvent] {
+        condition.lock()
+        defer { condition.unlock() }
+        if events.isEmpty && timeout > .zero {
+            let deadline = Date(timeIntervalSinceNow: timeout.seconds)
+            while events.isEmpty && !stopping && condition.wait(until: deadline) {}
+        }
+        let out = events
+        events.removeAll()
+        return out
+    }
+
+    var stats: TransportStats {
+        condition.lock()
+        defer { condition.unlock() }
+        return statsValue
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Mesh
+
+/// The ZeroMQ mesh (DESIGN §3–§4) behind the `Transport` contract.
+///
+/// One Foundation `Thread` (the mesh thread) owns every socket: an XPUB bound at the peer's `pub`
+/// endpoint (XPUB_VERBOSE, to see who subscribed), one SUB per neighbour, a ROUTER at `sync`, and
+/// with CURVE the ZAP handler. It runs a `zmq_poll` loop, so ZAP, subscriptions and relaying go on
+/// while the trainer thread computes. Callers talk to it only through a locked queue and a wake-up
+/// pipe (`MeshShared`); every method here is safe from any thread.
+///
+/// Invalid frames are counted (`stats.invalidFrames`) and dropped. Partial meshes are relayed
+/// through `Relay`: each message is delivered once and forwarded at most once.
+public final class ZMQTransport: Transport, @unchecked Sendable {
+    // @unchecked Sendable: immutable lets plus `thread`/`started`/`bound`, which are only touched
+    // under `lifecycle` (an NSLock). Sockets never leave the mesh thread.
+    public let me: PeerIndex
+    public let topology: Topology
+    private let options: ZMQTransportOptions
+    private let curve: CurveSetup?
+    private let context: ZMQContext
+    private let shared: MeshShared
+    private let lifecycle = NSLock()
+    private var started = false
+    private var finished: DispatchSemaphore?
+    private var bound: ListenEndpoints?
+    private var failure: ZMQError?
+
+    /// - Parameters:
+    ///   - topology: the run; `me` must index into `topology.peers`.
+    ///   - curve: keys when `topology.security.curve` is on (see `CurveSetup.load`); nil = plaintext.
+    public init(topology: Topology, me: PeerIndex, curve: CurveSetup? = nil,
+                options: ZMQTransportOptions = ZMQTransportOptions()) throws(ZMQError) {
+        precondition(Int(me) < topology.peers.count, "peer index \(me) outside the topology")
+        self.topology = topology
+        self.me = me
+        self.curve = curve
+        self.options = options
+        self.context = try ZMQContext()
+        self.shared = try MeshShared()
+    }
+
+    /// Starts the mesh thread and returns once its sockets are bound (and, with
+    /// `connectOnStart`, connected). Throws the bind/connect error, e.g. a port in use.
+    public func start() throws {
+        let ready = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        // The lock is not held while waiting below: the mesh thread takes it to report back.
+        let first = lifecycle.withLock { () -> Bool in
+            guard !started else { return false }
+            started = true
+            finished = done
+            return true
+        }
+        guard first else { return }
+        let (topology, me, curve, options, context, shared) = (topology, me, curve, options, context, shared)
+        let thread = Thread { [self] in
+            defer { done.signal() }
+            let loop: MeshLoop
+            do throws(ZMQError) {
+                loop = try MeshLoop(context: context, topology: topology, me: me, curve: curve, options: options, shared: shared)
+                if options.connectOnStart { try loop.connectAllFromTopology() }
+            } catch {
+                self.setFailure(error)
+                ready.signal()
+                return
+            }
+            self.setBound(ListenEndpoints(pub: loop.boundPub, sync: loop.boundSync))
+            ready.signal()
+            do throws(ZMQError) { try loop.run() } catch { self.setFailure(error) }
+            loop.close()
+        }
+        thread.name = "murmur-mesh-\(topology.peers[Int(me)].id)"
+        thread.start()
+        ready.wait()
+        if let failure = lastError {
+            // The thread has ended (or is ending): consume its exit signal here, so stop() does
+            // not wait for it a second time.
+            done.wait()
+            lifecycle.withLock { finished = nil }
+            throw failure
+        }
+    }
+
+    private func setFailure(_ error: ZMQError) { lifecycle.withLock { failure = error } }
+    private func setBound(_ endpoints: ListenEndpoints) { lifecycle.withLock { bound = endpoints } }
+
+    /// Endpoints actually bound (resolved wildcard ports); nil before `start()`.
+    public var boundEndpoints: ListenEndpoints? { lifecycle.withLock { bound } }
+
+    /// The error that stopped the mesh thread, if any (e.g. a socket became unusable).
+    public var lastError: ZMQError? { lifecycle.withLock { failure } }
+
+    /// (Re)connects the SUB for `neighbor` to `pub` (a `tcp://` endpoint). Asynchronous.
+    public func connect(neighbor: PeerIndex, pub: String) {
+        _ = shared.enqueue(.connect(neighbor, pub))
+    }
+
+    /// Queues `envelope` for broadcast on our XPUB. Never blocks; throws `TransportStopped` after stop.
+    public func publish(_ envelope: Envelope) throws {
+        guard shared.enqueue(.publish(envelope)) else { throw TransportStopped() }
+    }
+
+    public func events(timeout: Duration) -> [TransportEvent] { shared.drain(timeout: timeout) }
+
+    public var stats: TransportStats { shared.stats }
+
+    /// Stops the mesh thread, which closes every socket, then terminates the context. Idempotent.
+    public func stop() {
+        shared.requestStop()
+        let done = lifecycle.withLock { () -> DispatchSemaphore? in
+            defer { finished = nil }
+            return finished
+        }
+        done?.wait()
+        context.terminate()
+    }
+
+    deinit { stop() }
+}
