@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Mesh
+import MeshZMQ
+import PeerRuntime
+import Tensors
+import TinyGPT
+
+/// `murmur peer --topology T --id ID`: runs one peer of a topology until its steps are done.
+struct PeerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Run one peer of a topology (the process `murmur up` starts for each local peer).",
+        discussion: """
+        The peer binds its pub and sync endpoints, subscribes to its neighbours, waits until it hears
+        every peer, then trains: each step it publishes its DeMo payload (or dense gradients with
+        optimizer.kind adamw), collects every peer's contribution for that step (until the step
+        deadline) and applies them in peer order. Per step it appends a line to
+        RUN_DIR/rounds.jsonl; heartbeats and status changes go to RUN_DIR/heartbeats.jsonl.
+        SIGINT/SIGTERM stop it after the current step, with a BYE to the others.
+
+        Example:
+          murmur peer --topology topologies/local4.yaml --id p0
+        """)
+
+    @Option(help: "Topology file.") var topology = "topologies/local4.yaml"
+    @Option(help: "This peer's id in the topology.") var id: String
+    @OptionGroup var corpus: CorpusOptions
+    @Option(help: "Kernel and BLAS threads.") var threads = 1
+    @Option(help: "Folder for this peer's logs (default: CHECKPOINT_DIR/ID).") var runDir: String?
+    @Option(help: "Override the topology's step count.") var steps: Int?
+
+    func run() throws {
+        var topo: Topology
+        do { topo = try TopologyParser.load(path: topology) } catch {
+            throw ValidationError("\(error)")
+        }
+        if let steps { topo.steps = steps }
+        guard let me = topo.index(of: id) else {
+            throw ValidationError("peer '\(id)' is not in \(topology); its peers are \(topo.peers.map(\.id).joined(separator: ", "))")
+        }
+        var logger = Logger(label: "murmur.peer.\(id)")
+        logger.logLevel = .info
+        let config = try PeerSetup.modelConfig(topo)
+        let corpus = try topo.data.file.map { try Corpus.load(path: $0, contextLength: config.blockSize) }
+            ?? self.corpus.load(contextLength: config.blockSize)
+        BLAS.setThreads(threads)
+        let model = try GPTModel(config: config, maxBatchSize: topo.data.batchSize, seed: topo.seed, threads: threads)
+        let sampler = BatchSampler(corpus: corpus, seed: topo.seed, batchSize: topo.data.batchSize, seqLen: config.blockSize)
+        let engine = try GPTEngine(model: model, sampler: sampler, peer: Int(me), optimizer: PeerSetup.optimizer(topo),
+                                   schedule: PeerSetup.schedule(topo), clipNorm: 1)
+        let curve = topo.security.curve ? try CurveSetup.load(topology: topo, me: me) : nil
+        let transport = try ZMQTransport(topology: topo, me: me, curve: curve)
+        let dir = URL(fileURLWithPath: runDir ?? (topo.checkpoint.dir as NSString).appendingPathComponent(id))
+        let start = DispatchTime.now().uptimeNanoseconds
+        let node = try PeerNode(me: Int(me), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                                transport: transport, engine: engine, options: PeerSetup.options(topo), runDirectory: dir,
+                                clock: { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 })
+        let stop = node.stopRequested
+        let signals = SignalWatch { stop.set() }
+        defer { signals.cancel() }
+        logger.info("peer \(id) (#\(me)) of run \(topo.run): \(config.nLayer) layers, \(model.parameterCount) parameters, \(topo.optimizer.kind.rawValue), \(topo.steps) steps; logs in \(dir.path)")
+        let digest = try node.run()
+        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in")
+    }
+}
+
+/// Runs `action` when SIGINT or SIGTERM arrives (instead of dying), until cancelled.
+final class SignalWatch {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler(handler: action)
+            s.resume()
+            sources.append(s)
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
