@@ -48,7 +48,11 @@ public enum PeerSetup {
         let deadline: TrainingRound<[UInt8]>.Deadline
         switch t.round.deadline {
         case .fixed(let d): deadline = .fixed(seconds: d.seconds)
-        case .adaptive: deadline = .adaptive(k: 4, floor: 0.05, ceiling: t.round.maxDeadline.seconds)
+        case .adaptive:
+            // The floor is the suspicion time: a round that gives up sooner than the failure detector
+            // would drop a merely slow contribution, and the replicas would diverge for nothing.
+            deadline = .adaptive(k: 4, floor: min(t.round.maxDeadline.seconds, max(0.5, hb.suspectAfter.seconds)),
+                                 ceiling: t.round.maxDeadline.seconds)
         }
         return PeerOptions(steps: t.steps, membership: membership, deadline: deadline,
                            startupGrace: max(10, 4 * hb.deadAfter.seconds), tick: min(0.02, hb.interval.seconds / 4))

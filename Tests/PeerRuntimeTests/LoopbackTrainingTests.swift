@@ -1,0 +1,128 @@
+import DeMo
+import Foundation
+import Mesh
+import MeshZMQ
+import Tensors
+import Testing
+import TinyGPT
+@testable import PeerRuntime
+
+/// Peers on real ZeroMQ sockets on 127.0.0.1, each PeerNode on its own thread in this process.
+@Suite(.serialized) struct LoopbackTrainingTests {
+    static func topology(peers: Int, ring: Bool, basePort: Int, kind: String = "demo") throws -> Topology {
+        var yaml = """
+        run: loopback-\(basePort)
+        seed: 11
+        model: { preset: nano }
+        data: { corpus: shakespeare, batch_size: 2 }
+        optimizer: { kind: \(kind), lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
+        steps: 20
+        round: { deadline: adaptive, max_deadline: 5s }
+        heartbeat: { interval: 100ms, suspect_after: 1s, dead_after: 3s }
+        checkpoint: { every: 50, keep: 3, dir: runs/loopback }
+        security: { curve: false, keys: keys/ }
+        peers:
+
+        """
+        for i in 0..<peers {
+            let nb = ring ? ", neighbors: [p\((i + peers - 1) % peers), p\((i + 1) % peers)]" : ""
+            yaml += "  - { id: p\(i), pub: \"tcp://127.0.0.1:\(basePort + 10 * i)\", sync: \"tcp://127.0.0.1:\(basePort + 10 * i + 1)\"\(nb) }\n"
+        }
+        return try TopologyParser.parse(yaml: yaml, file: "loopback.yaml")
+    }
+
+    /// A port range unlikely to collide between concurrent runs on one machine.
+    static func basePort() -> Int { 30000 + Int(getpid() % 2000) * 10 + Int.random(in: 0..<5) * 2000 % 10000 }
+
+    /// Runs every peer on its own thread; returns each peer's rounds.jsonl lines (bounded: 60 s).
+    static func run(_ topo: Topology, steps: Int) throws -> [[[String: Any]]] {
+        let text = Array(String(repeating: "Now is the winter of our discontent made glorious summer. ", count: 80).utf8)
+        let corpus = try Corpus(bytes: text, source: "test", contextLength: 32)
+        let config = try PeerSetup.modelConfig(topo)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("murmur-loop-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var opts = PeerSetup.options(topo)
+        opts.steps = steps
+        opts.startupGrace = 20
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let nodes = try topo.peers.map { p -> PeerNode in
+            let model = try GPTModel(config: config, maxBatchSize: topo.data.batchSize, seed: topo.seed)
+            let engine = try GPTEngine(model: model, sampler: BatchSampler(corpus: corpus, seed: topo.seed, batchSize: 2, seqLen: 32),
+                                       peer: Int(p.index), optimizer: PeerSetup.optimizer(topo), schedule: PeerSetup.schedule(topo), clipNorm: 1)
+            return try PeerNode(me: Int(p.index), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                                transport: try ZMQTransport(topology: topo, me: p.index), engine: engine, options: opts,
+                                runDirectory: dir.appendingPathComponent(p.id),
+                                clock: { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 })
+        }
+        let group = DispatchGroup()
+        let errors = ErrorBox()
+        for n in nodes {
+            let box = NodeBox(n)
+            Thread.detachNewThread {
+                group.enter()
+                defer { group.leave() }
+                do { try box.node.run() } catch { errors.add("\(error)") }
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        if group.wait(timeout: .now() + 60) == .timedOut {
+            for n in nodes { n.stopRequested.set() }
+            _ = group.wait(timeout: .now() + 10)
+            Issue.record("peers did not finish within 60 s")
+        }
+        #expect(errors.messages.isEmpty, "\(errors.messages)")
+        return try topo.peers.map { p in
+            let text = try String(contentsOf: dir.appendingPathComponent(p.id).appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        }
+    }
+
+    static func checkAgreement(_ logs: [[[String: Any]]], steps: Int, peers: Int) {
+        for (p, lines) in logs.enumerated() {
+            #expect(lines.count == steps, "peer \(p) logged \(lines.count) rounds")
+            for key in ["step", "digest", "loss", "contributors", "bytes_out", "bytes_in", "bytes_reference", "bytes_dense"] {
+                #expect(lines.first?[key] != nil, "rounds.jsonl lacks \(key)")
+            }
+        }
+        for s in 0..<steps {
+            let digests = Set(logs.compactMap { $0.first { ($0["step"] as? Int) == s }?["digest"] as? String })
+            #expect(digests.count == 1, "step \(s): \(digests.count) different digests")
+            for lines in logs {
+                let c = lines.first { ($0["step"] as? Int) == s }?["contributors"] as? [String]
+                #expect(c?.count == peers, "step \(s): contributors \(c ?? [])")
+            }
+        }
+    }
+
+    @Test func threePeersFullMeshAgreeForTwentySteps() throws {
+        let topo = try Self.topology(peers: 3, ring: false, basePort: Self.basePort())
+        Self.checkAgreement(try Self.run(topo, steps: 20), steps: 20, peers: 3)
+    }
+
+    @Test func ringOfFourRelaysAndAgrees() throws {
+        let topo = try Self.topology(peers: 4, ring: true, basePort: Self.basePort() + 100)
+        Self.checkAgreement(try Self.run(topo, steps: 20), steps: 20, peers: 4)
+    }
+
+    @Test func adamwBaselineOverTheMeshAgrees() throws {
+        let topo = try Self.topology(peers: 3, ring: false, basePort: Self.basePort() + 200, kind: "adamw")
+        let logs = try Self.run(topo, steps: 10)
+        Self.checkAgreement(logs, steps: 10, peers: 3)
+        // Dense gradients: what goes out is the dense size.
+        #expect(logs[0].first?["bytes_out"] as? Int == logs[0].first?["bytes_dense"] as? Int)
+    }
+}
+
+final class NodeBox: @unchecked Sendable {
+    // Handed to exactly one thread, which is the only one to use it.
+    let node: PeerNode
+    init(_ n: PeerNode) { node = n }
+}
+
+final class ErrorBox: @unchecked Sendable {
+    // Guarded by the lock.
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
+    var messages: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
