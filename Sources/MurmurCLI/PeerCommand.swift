@@ -30,6 +30,8 @@ struct PeerCommand: ParsableCommand {
     @Option(help: "Kernel and BLAS threads.") var threads = 1
     @Option(help: "Folder for this peer's logs (default: CHECKPOINT_DIR/ID).") var runDir: String?
     @Option(help: "Override the topology's step count.") var steps: Int?
+    @Flag(help: "Stop gracefully when the parent process (murmur up) goes away.") var watchParent = false
+    @Option(help: "Validation batches measured at the end (0: none).") var evalBatches = 20
 
     func run() throws {
         var topo: Topology
@@ -60,9 +62,20 @@ struct PeerCommand: ParsableCommand {
         let stop = node.stopRequested
         let signals = SignalWatch { stop.set() }
         defer { signals.cancel() }
+        let parentWatch = watchParent ? ParentWatch { stop.set() } : nil
+        defer { parentWatch?.cancel() }
         logger.info("peer \(id) (#\(me)) of run \(topo.run): \(config.nLayer) layers, \(model.parameterCount) parameters, \(topo.optimizer.kind.rawValue), \(topo.steps) steps; logs in \(dir.path)")
         let digest = try node.run()
-        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in")
+        let val: Float? = evalBatches > 0 ? Evaluator(model: model, sampler: sampler, batches: evalBatches).loss() : nil
+        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in")
+        let summary: [String: Any] = [
+            "peer": id, "steps": node.nextStep, "digest": ParameterDigest.hex(digest), "val_loss": val.map { Double($0) } ?? NSNull(),
+            "transport_bytes_out": transport.stats.bytesOut, "transport_bytes_in": transport.stats.bytesIn,
+            "bytes_reference_per_step": engine.referenceBytesPerContribution, "bytes_dense_per_step": engine.denseBytesPerContribution,
+            "stopped_early": node.nextStep < topo.steps,
+        ]
+        try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
+            .write(to: dir.appendingPathComponent("summary.json"), options: .atomic)
     }
 }
 
@@ -81,4 +94,20 @@ final class SignalWatch {
     }
 
     func cancel() { sources.forEach { $0.cancel() } }
+}
+
+/// Calls `action` once when this process's parent changes (the parent died and we were re-parented),
+/// so peers started by `murmur up` never outlive it, even when it is killed with SIGKILL.
+final class ParentWatch {
+    private let timer: DispatchSourceTimer
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        let original = getppid()
+        timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + 0.5, repeating: 0.5)
+        timer.setEventHandler { if getppid() != original { action() } }
+        timer.resume()
+    }
+
+    func cancel() { timer.cancel() }
 }

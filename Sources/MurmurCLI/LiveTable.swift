@@ -1,0 +1,138 @@
+import Foundation
+
+/// The live per-peer table of `murmur up`: refreshed in place on a terminal, a block of plain
+/// lines every few seconds otherwise. Reads the peers' rounds.jsonl incrementally.
+final class LiveTable {
+    let files: RunFiles
+    let peers: [String]
+    let totalSteps: Int
+    let tty: Bool
+    private var offsets: [String: UInt64] = [:]
+    private var digests: [String: [Int: String]] = [:]
+    private var last: [String: [String: Any]] = [:]
+    private var printedLines = 0
+    private var lastPlain = Date.distantPast
+
+    init(files: RunFiles, peers: [String], totalSteps: Int, tty: Bool) {
+        self.files = files
+        self.peers = peers
+        self.totalSteps = totalSteps
+        self.tty = tty
+    }
+
+    /// Reads what the peers appended since the last call.
+    private func ingest() {
+        for id in peers {
+            let url = files.peerDirectory(id).appendingPathComponent("rounds.jsonl")
+            guard let h = try? FileHandle(forReadingFrom: url) else { continue }
+            defer { try? h.close() }
+            let start = offsets[id] ?? 0
+            try? h.seek(toOffset: start)
+            guard let data = try? h.readToEnd(), !data.isEmpty else { continue }
+            // Only consume complete lines; a half-written one is read next time.
+            guard let lastNewline = data.lastIndex(of: 0x0A) else { continue }
+            offsets[id] = start + UInt64(lastNewline - data.startIndex + 1)
+            for line in data[data.startIndex...lastNewline].split(separator: 0x0A) {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { continue }
+                last[id] = o
+                if let s = o["step"] as? Int, let d = o["digest"] as? String {
+                    digests[id, default: [:]][s] = d
+                    if s % 50 == 0 { digests[id] = digests[id]!.filter { $0.key > s - 400 } }
+                }
+            }
+        }
+    }
+
+    /// Whether every peer that reached the newest common step has the same digest there.
+    func agreement() -> String {
+        let reached = peers.compactMap { digests[$0]?.keys.max() }
+        guard reached.count == peers.count, let common = reached.min() else { return "-" }
+        let ds = Set(peers.compactMap { digests[$0]?[common] })
+        return ds.count == 1 ? "yes @\(common)" : "NO @\(common)"
+    }
+
+    func render(exitCodes: [String: Int32], final: Bool = false) {
+        ingest()
+        if !tty && !final && Date().timeIntervalSince(lastPlain) < 5 { return }
+        lastPlain = Date()
+        let agree = agreement()
+        var rows = [String(format: "%-6@ %-10@ %9@ %8@ %-16@ %-10@ %11@ %8@", "peer", "status", "step", "loss", "digest", "agrees", "bytes/step", "hb age")]
+        for id in peers {
+            let r = last[id]
+            let status: String
+            if let code = exitCodes[id] { status = code == 0 ? "finished" : "exit \(code)" } else { status = r == nil ? "starting" : "training" }
+            let step = (r?["step"] as? Int).map { "\($0 + 1)/\(totalSteps)" } ?? "-"
+            let loss = (r?["loss"] as? Double).map { String(format: "%.4f", $0) } ?? "-"
+            let digest = (r?["digest"] as? String) ?? "-"
+            let bytes = (r?["bytes_out"] as? Int).map(String.init) ?? "-"
+            let age = files.heartbeatAge(id).map { String(format: "%.1fs", $0) } ?? "-"
+            rows.append(String(format: "%-6@ %-10@ %9@ %8@ %-16@ %-10@ %11@ %8@", id, status, step, loss, digest, agree, bytes, age))
+        }
+        if tty {
+            var out = ""
+            if printedLines > 0 { out += "\u{1B}[\(printedLines)A" }
+            for r in rows { out += "\u{1B}[2K" + r + "\n" }
+            FileHandle.standardOutput.write(Data(out.utf8))
+            printedLines = rows.count
+        } else {
+            print(rows.joined(separator: "\n"))
+            fflush(nil)
+        }
+    }
+}
+
+/// The end-of-run summary of `murmur up`.
+struct RunSummary {
+    let files: RunFiles
+    let peers: [String]
+
+    func text(exitCodes: [String: Int32]) -> String {
+        var lines = ["", "summary"]
+        let sums = peers.compactMap { files.summary($0) }
+        let vals = sums.compactMap { $0["val_loss"] as? Double }
+        if !vals.isEmpty {
+            lines.append(String(format: "  validation loss: %.4f nats/byte (mean of %d peers; min %.4f, max %.4f)",
+                                vals.reduce(0, +) / Double(vals.count), vals.count, vals.min()!, vals.max()!))
+        }
+        var real = 0.0, reference = 0.0, dense = 0.0, rounds = 0.0
+        var finals: [String: String] = [:], finalSteps: [String: Int] = [:]
+        var timedOut = 0, missing = 0
+        for id in peers {
+            for r in files.rounds(id) {
+                real += Double(r["bytes_out"] as? Int ?? 0)
+                reference += Double(r["bytes_reference"] as? Int ?? 0)
+                dense += Double(r["bytes_dense"] as? Int ?? 0)
+                rounds += 1
+                if r["timed_out"] as? Bool == true { timedOut += 1 }
+                missing += (r["missing"] as? [Any])?.count ?? 0
+                if let s = r["step"] as? Int, s >= finalSteps[id] ?? -1 { finalSteps[id] = s; finals[id] = r["digest"] as? String }
+            }
+        }
+        if rounds > 0 {
+            lines.append(String(format: "  bytes per step per peer: %.0f sent (reference DeMo accounting %.0f, dense AdamW %.0f): %.1f× less than dense",
+                                real / rounds, reference / rounds, dense / rounds, dense / max(real, 1)))
+        }
+        var faults: [String: Int] = [:]
+        for id in peers {
+            for h in files.heartbeats(id) where h["event"] as? String == "status" || h["event"] as? String == "rejoined" {
+                let to = (h["to"] as? String) ?? "rejoined"
+                if to == "suspect" || to == "dead" || to == "rejoined" { faults[to, default: 0] += 1 }
+            }
+        }
+        lines.append("  faults seen: " + (faults.isEmpty ? "none" : faults.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+                     + "; rounds timed out: \(timedOut); contributions missing: \(missing)")
+        let steps = Set(finalSteps.values)
+        let digests = Set(finals.values)
+        if steps.count == 1 && digests.count == 1 {
+            lines.append("  digests agree: yes (\(digests.first!) at step \(steps.first! + 1) on all \(finals.count) peers)")
+        } else {
+            lines.append("  digests agree: NO (\(finals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)@\(finalSteps[$0.key]! + 1)" }.joined(separator: " ")))")
+        }
+        let failed = exitCodes.filter { $0.value != 0 }
+        if !failed.isEmpty {
+            lines.append("  failed peers: " + failed.map { "\($0.key) (exit \($0.value), see \(files.peerDirectory($0.key).path)/peer.log)" }.joined(separator: ", "))
+        }
+        lines.append("  logs: \(files.directory.path)/<peer>/{rounds.jsonl,heartbeats.jsonl,peer.log,summary.json}")
+        return lines.joined(separator: "\n")
+    }
+}

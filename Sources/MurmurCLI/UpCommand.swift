@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Mesh
+import MeshZMQ
+
+/// `murmur up [TOPOLOGY]`: the main job — every local peer of a topology as a child process, a live
+/// table, and a summary at the end.
+struct UpCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Start every local peer of a topology, watch them train, and summarise the run.",
+        discussion: """
+        Fetches the corpus when missing, creates CURVE keys when the topology turns security on and
+        they are missing, starts `murmur peer` for every peer whose endpoints are on this machine
+        (logs in RUN/<peer>/peer.log, pids in RUN/pids.json), shows a live table, and prints a summary
+        when all peers have finished. Ctrl-C stops every peer gracefully; peers also stop by
+        themselves if `murmur up` dies.
+
+        Example:
+          murmur up                                  # topologies/local4.yaml
+          murmur up topologies/ring8.yaml --steps 200
+        """)
+
+    @Argument(help: "Topology file.") var topology = "topologies/local4.yaml"
+    @Option(help: "Override the topology's step count.") var steps: Int?
+    @Option(help: "Threads per peer.") var threads = 1
+    @Option(help: "Folder of the fetched corpus.") var dataDir = "data"
+    @Flag(help: "Plain progress lines even on a terminal.") var plain = false
+
+    func run() throws {
+        let topo: Topology
+        do { topo = try TopologyParser.load(path: topology) } catch { throw ValidationError("\(error)") }
+        let local = topo.localPeers(localAddresses: HostAddresses.current())
+        guard !local.isEmpty else {
+            throw ValidationError("no peer of \(topology) has its endpoints on this machine; start `murmur peer --id ID` on each host instead")
+        }
+        let files = RunFiles(directory: URL(fileURLWithPath: topo.checkpoint.dir))
+        let running = files.readPIDs().filter { RunFiles.alive($0.value) }
+        if !running.isEmpty {
+            throw ValidationError("run \(topo.run) is already running (peers \(running.keys.sorted().joined(separator: ", ")) in \(files.pidsURL.path)); stop it with Ctrl-C in its terminal or `kill` those pids first")
+        }
+        if topo.data.file == nil {
+            let fetcher = CorpusFetcher(directory: URL(fileURLWithPath: dataDir))
+            if !fetcher.isPresent { print(try fetcher.fetch { print($0) }) }
+        }
+        if topo.security.curve {
+            let store = KeyStore(directory: topo.security.keys)
+            for p in topo.peers where !FileManager.default.fileExists(atPath: store.secretPath(p.id)) {
+                _ = try store.create(peer: p.id)
+                print("created CURVE keys for \(p.id) in \(topo.security.keys)")
+            }
+        }
+        let cluster = try LocalCluster(topologyPath: topology, topology: topo, peers: local.map(\.id), files: files,
+                                       dataDir: dataDir, threads: threads, steps: steps)
+        let stop = ManagedStop()
+        let signals = SignalWatch { stop.set() }
+        defer { signals.cancel() }
+        print("murmur up: run \(topo.run), \(local.count) local peers (\(local.map(\.id).joined(separator: " "))), \(steps ?? topo.steps) steps, \(topo.optimizer.kind.rawValue); folder \(files.directory.path)")
+        let table = LiveTable(files: files, peers: local.map(\.id), totalSteps: steps ?? topo.steps, tty: !plain && isatty(STDOUT_FILENO) == 1)
+        var stopping = false
+        while cluster.anyRunning {
+            if stop.value && !stopping {
+                stopping = true
+                print("\nstopping every peer (SIGTERM: checkpoint, BYE) …")
+                cluster.signalAll(SIGTERM)
+            }
+            table.render(exitCodes: cluster.exitCodes)
+            Thread.sleep(forTimeInterval: table.tty ? 0.5 : 0.25)
+        }
+        table.render(exitCodes: cluster.exitCodes, final: true)
+        try? FileManager.default.removeItem(at: files.pidsURL)
+        let summary = RunSummary(files: files, peers: local.map(\.id))
+        print(summary.text(exitCodes: cluster.exitCodes))
+        if cluster.exitCodes.values.contains(where: { $0 != 0 }) { throw ExitCode(1) }
+    }
+}
+
+/// A stop request set from a signal handler.
+final class ManagedStop: @unchecked Sendable {
+    // Guarded by the lock.
+    private let lock = NSLock()
+    private var flag = false
+    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+    func set() { lock.lock(); flag = true; lock.unlock() }
+}
