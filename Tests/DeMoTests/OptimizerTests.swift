@@ -36,6 +36,18 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         #expect(p1.contains { abs($0) > 0 })
     }
 
+    /// Splitting tensors over threads (by chunk bands) does not change a single bit.
+    @Test func threadedApplyMatchesSerial() throws {
+        var peers = try (0..<3).map { _ in try makeOptimizer(wd: 0.05) }
+        let cons = try (0..<3).map { i in
+            DeMoContribution(peer: i, payload: try prepare(&peers[i], randomFloats(testLayout.totalCount, seed: 40 + UInt64(i))))
+        }
+        var serial = randomFloats(testLayout.totalCount, seed: 44), threaded = serial
+        try serial.withUnsafeMutableBufferPointer { try peers[0].apply(cons, lr: 0.02, to: $0, threads: 1) }
+        try threaded.withUnsafeMutableBufferPointer { try peers[1].apply(cons, lr: 0.02, to: $0, threads: 3) }
+        #expect(serial.map(\.bitPattern) == threaded.map(\.bitPattern))
+    }
+
     @Test func singlePeerUpdateIsSignOfLocalEstimate() throws {
         var o = try makeOptimizer()
         let g = randomFloats(testLayout.totalCount, seed: 5)
