@@ -13,8 +13,7 @@ extension DeMoOptimizer {
     /// `peer`), no BLAS is used, and the floating-point operation order depends only on the
     /// contributions — two processes applying the same set end bit-identical (tensors of 2^20+
     /// elements are split by chunk bands over up to 8 threads; that does not change any result).
-    /// The peer's own
-    /// payload must be among the contributions if it is to count.
+    /// The peer's own payload must be among the contributions if it is to count.
     ///
     /// Everything is validated first (tensor count, chunks, k, index range and order, finite values,
     /// unique peers, `params.count`); on error nothing is written. Throws `DeMoError`.
@@ -34,7 +33,8 @@ extension DeMoOptimizer {
         let wd = config.weightDecay
         let decayFactor = Float(1 - lr * wd)
         let step = Float(-lr)
-        let base = DisjointBands(pointer: params.baseAddress!)
+        guard let start = params.baseAddress else { return }  // empty layout: nothing to update
+        let base = DisjointBands(pointer: start)
         for t in plan.tensors.indices {
             let tp = plan.tensors[t]
             // Bands are independent and each element's arithmetic does not depend on which thread

@@ -170,3 +170,12 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         #expect(a.residual.contains { $0 != 0 })
     }
 }
+
+@Test func emptyLayoutIsANoOp() throws {
+    var o = try DeMoOptimizer(layout: ParameterLayout([]), config: DeMoConfig())
+    let p = try [Float]().withUnsafeBufferPointer { try o.prepare(gradients: $0, lr: 0.1) }
+    #expect(p.tensors.isEmpty)
+    var params: [Float] = []
+    try params.withUnsafeMutableBufferPointer { try o.apply([DeMoContribution(peer: 0, payload: p)], lr: 0.1, to: $0) }
+    #expect(try DeMoCodec.decode(try DeMoCodec.encode(p, plan: o.plan), plan: o.plan) == p)
+}
