@@ -1,3 +1,4 @@
+import Foundation
 import Tensors
 
 extension DeMoOptimizer {
@@ -10,13 +11,20 @@ extension DeMoOptimizer {
     ///
     /// Deterministic: the input order of `contributions` does not matter (they are sorted by
     /// `peer`), no BLAS is used, and the floating-point operation order depends only on the
-    /// contributions — two processes applying the same set end bit-identical. The peer's own
-    /// payload must be among the contributions if it is to count.
+    /// contributions — two processes applying the same set end bit-identical (tensors of 2^20+
+    /// elements are split by chunk bands over up to 8 threads; that does not change any result).
+    /// The peer's own payload must be among the contributions if it is to count.
     ///
     /// Everything is validated first (tensor count, chunks, k, index range and order, finite values,
     /// unique peers, `params.count`); on error nothing is written. Throws `DeMoError`.
     public func apply(_ contributions: [DeMoContribution], lr: Double,
                       to params: UnsafeMutableBufferPointer<Float>) throws {
+        try apply(contributions, lr: lr, to: params, threads: nil)
+    }
+
+    /// `apply` with a forced thread count for every tensor (nil: automatic), for tests.
+    func apply(_ contributions: [DeMoContribution], lr: Double,
+               to params: UnsafeMutableBufferPointer<Float>, threads: Int?) throws {
         guard params.count == layout.totalCount else {
             throw DeMoError.bufferSize(what: "parameter buffer", expected: layout.totalCount, got: params.count)
         }
@@ -25,24 +33,36 @@ extension DeMoOptimizer {
         let wd = config.weightDecay
         let decayFactor = Float(1 - lr * wd)
         let step = Float(-lr)
-        let maxBand = transforms.map(\.bandCount).max() ?? 0
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
-        defer { a.deallocate() }
+        guard let start = params.baseAddress else { return }  // empty layout: nothing to update
+        let base = DisjointBands(pointer: start)
         for t in plan.tensors.indices {
             let tp = plan.tensors[t]
-            var agg = BandAggregator(self, tensor: t, sorted)
-            let band = agg.band
-            for y in 0..<tp.gridRows {
-                agg.aggregateBand(y, into: a)
-                let p = params.baseAddress! + tp.offset + y * band
-                if wd != 0 { for i in 0..<band { p[i] = p[i] * decayFactor } }
-                for i in 0..<band {
-                    let s: Float = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0)
-                    p[i] = p[i] + step * s
+            // Bands are independent and each element's arithmetic does not depend on which thread
+            // computes it, so splitting large tensors across threads keeps the result bit-identical.
+            let workers = max(1, min(threads ?? (tp.count >= Self.parallelThreshold ? Self.applyThreads : 1), tp.gridRows))
+            let body: @Sendable (Int) -> Void = { w in
+                var agg = BandAggregator(self, tensor: t, sorted)
+                let band = agg.band
+                let a = UnsafeMutablePointer<Float>.allocate(capacity: band)
+                defer { a.deallocate() }
+                for y in stride(from: w, to: tp.gridRows, by: workers) {
+                    agg.aggregateBand(y, into: a)
+                    let p = base.pointer + tp.offset + y * band
+                    if wd != 0 { for i in 0..<band { p[i] = p[i] * decayFactor } }
+                    for i in 0..<band {
+                        let s: Float = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0)
+                        p[i] = p[i] + step * s
+                    }
                 }
             }
+            if workers == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
         }
     }
+
+    /// Tensors with at least this many elements are applied on several threads.
+    static var parallelThreshold: Int { 1 << 20 }
+    /// Threads `apply` uses for a large tensor (at most 8).
+    static var applyThreads: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
     /// Sorts by peer and validates every contribution against the plan.
     @_spi(DeMoInternals)
@@ -123,4 +143,10 @@ struct BandAggregator {
             }
         }
     }
+}
+
+/// The parameter buffer shared by `apply`'s threads. Each thread writes only its own chunk bands
+/// (disjoint element ranges) and the caller waits for all of them, hence `@unchecked Sendable`.
+private struct DisjointBands: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
 }

@@ -1,7 +1,7 @@
 import Tensors
 
 /// DeMo hyper-parameters that do not change during a run (the learning rate is passed per step).
-public struct DeMoConfig: Sendable, Hashable {
+public struct DeMoConfig: Sendable, Hashable, Codable {
     /// Momentum decay β in [0, 1): `residual = β·residual + lr·g`.
     public var decay: Double
     /// Coefficients sent per chunk (clamped per tensor to [1, chunk elements]).

@@ -25,37 +25,30 @@ public enum TopK {
         var heapAbs = [Float](repeating: 0, count: k)
         var heapIdx = [Int](repeating: 0, count: k)
         var chunk = 0
-        do {
-            for x in 0..<plan.gridCols {
-                let base = e + x * n2
-                let outI = indices + chunk * k, outV = values + chunk * k
-                if k == plan.totalk {
-                    // Everything is sent: no selection needed.
-                    for b in 0..<n1 { for d in 0..<n2 {
-                        outI[b * n2 + d] = UInt32(b * n2 + d)
-                        outV[b * n2 + d] = base[b * cols + d]
-                    } }
-                } else {
-                    heapAbs.withUnsafeMutableBufferPointer { ha in
-                        heapIdx.withUnsafeMutableBufferPointer { hi in
-                            selectChunk(base, n1: n1, n2: n2, ld: cols, k: k, heapAbs: ha.baseAddress!,
-                                        heapIdx: hi.baseAddress!)
-                            // Sort the chosen indices ascending (insertion sort: k is small).
-                            for i in 1..<max(k, 1) {
-                                let v = hi[i]; var j = i - 1
-                                while j >= 0 && hi[j] > v { hi[j + 1] = hi[j]; j -= 1 }
-                                hi[j + 1] = v
-                            }
-                            for i in 0..<k {
-                                let f = hi[i]
-                                outI[i] = UInt32(f)
-                                outV[i] = base[(f / n2) * cols + f % n2]
-                            }
+        for x in 0..<plan.gridCols {
+            let base = e + x * n2
+            let outI = indices + chunk * k, outV = values + chunk * k
+            if k == plan.totalk {
+                // Everything is sent: no selection needed.
+                for b in 0..<n1 { for d in 0..<n2 {
+                    outI[b * n2 + d] = UInt32(b * n2 + d)
+                    outV[b * n2 + d] = base[b * cols + d]
+                } }
+            } else {
+                heapAbs.withUnsafeMutableBufferPointer { ha in
+                    heapIdx.withUnsafeMutableBufferPointer { hi in
+                        selectChunk(base, n1: n1, n2: n2, ld: cols, k: k, heapAbs: ha.baseAddress!,
+                                    heapIdx: hi.baseAddress!)
+                        hi.sort()  // the payload keeps indices ascending per chunk
+                        for i in 0..<k {
+                            let f = hi[i]
+                            outI[i] = UInt32(f)
+                            outV[i] = base[(f / n2) * cols + f % n2]
                         }
                     }
                 }
-                chunk += 1
             }
+            chunk += 1
         }
     }
 

@@ -11,7 +11,7 @@
 /// residual, and later applies for itself, exactly the quantized values every other peer decodes.
 /// The quantisation error therefore stays in the residual (it is sent later, not lost) and all
 /// peers apply identical contributions.
-public enum DeMoValueFormat: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+public enum DeMoValueFormat: UInt8, Sendable, Hashable, Codable, CaseIterable, CustomStringConvertible {
     case f32 = 0
     case bf16 = 1
     case int8 = 2

@@ -36,6 +36,18 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         #expect(p1.contains { abs($0) > 0 })
     }
 
+    /// Splitting tensors over threads (by chunk bands) does not change a single bit.
+    @Test func threadedApplyMatchesSerial() throws {
+        var peers = try (0..<3).map { _ in try makeOptimizer(wd: 0.05) }
+        let cons = try (0..<3).map { i in
+            DeMoContribution(peer: i, payload: try prepare(&peers[i], randomFloats(testLayout.totalCount, seed: 40 + UInt64(i))))
+        }
+        var serial = randomFloats(testLayout.totalCount, seed: 44), threaded = serial
+        try serial.withUnsafeMutableBufferPointer { try peers[0].apply(cons, lr: 0.02, to: $0, threads: 1) }
+        try threaded.withUnsafeMutableBufferPointer { try peers[1].apply(cons, lr: 0.02, to: $0, threads: 3) }
+        #expect(serial.map(\.bitPattern) == threaded.map(\.bitPattern))
+    }
+
     @Test func singlePeerUpdateIsSignOfLocalEstimate() throws {
         var o = try makeOptimizer()
         let g = randomFloats(testLayout.totalCount, seed: 5)
@@ -157,4 +169,13 @@ func prepare(_ o: inout DeMoOptimizer, _ g: [Float], lr: Double = 0.01) throws -
         #expect(a.residual == b.residual)
         #expect(a.residual.contains { $0 != 0 })
     }
+}
+
+@Test func emptyLayoutIsANoOp() throws {
+    var o = try DeMoOptimizer(layout: ParameterLayout([]), config: DeMoConfig())
+    let p = try [Float]().withUnsafeBufferPointer { try o.prepare(gradients: $0, lr: 0.1) }
+    #expect(p.tensors.isEmpty)
+    var params: [Float] = []
+    try params.withUnsafeMutableBufferPointer { try o.apply([DeMoContribution(peer: 0, payload: p)], lr: 0.1, to: $0) }
+    #expect(try DeMoCodec.decode(try DeMoCodec.encode(p, plan: o.plan), plan: o.plan) == p)
 }
