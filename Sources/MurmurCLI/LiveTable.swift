@@ -51,12 +51,22 @@ final class LiveTable {
         return ds.count == 1 ? "yes @\(common)" : "NO @\(common)"
     }
 
+    /// Column widths; negative = left-aligned.
+    static let widths = [-6, -9, 10, 8, -16, -10, 11, 7]
+
+    static func row(_ cells: [String]) -> String {
+        zip(cells, widths).map { cell, w in
+            let pad = String(repeating: " ", count: max(0, abs(w) - cell.count))
+            return w < 0 ? cell + pad : pad + cell
+        }.joined(separator: " ")
+    }
+
     func render(exitCodes: [String: Int32], final: Bool = false) {
         ingest()
         if !tty && !final && Date().timeIntervalSince(lastPlain) < 5 { return }
         lastPlain = Date()
         let agree = agreement()
-        var rows = [String(format: "%-6@ %-10@ %9@ %8@ %-16@ %-10@ %11@ %8@", "peer", "status", "step", "loss", "digest", "agrees", "bytes/step", "hb age")]
+        var rows = [Self.row(["peer", "status", "step", "loss", "digest", "agrees", "bytes/step", "hb age"])]
         for id in peers {
             let r = last[id]
             let status: String
@@ -66,7 +76,7 @@ final class LiveTable {
             let digest = (r?["digest"] as? String) ?? "-"
             let bytes = (r?["bytes_out"] as? Int).map(String.init) ?? "-"
             let age = files.heartbeatAge(id).map { String(format: "%.1fs", $0) } ?? "-"
-            rows.append(String(format: "%-6@ %-10@ %9@ %8@ %-16@ %-10@ %11@ %8@", id, status, step, loss, digest, agree, bytes, age))
+            rows.append(Self.row([id, status, step, loss, digest, agree, bytes, age]))
         }
         if tty {
             var out = ""
