@@ -8,6 +8,9 @@ import Glibc
 enum MeshCommand: Sendable {
     case publish(Envelope)
     case connect(PeerIndex, String)
+    case setSyncEndpoint(PeerIndex, String)
+    case request(Envelope, PeerIndex)
+    case reply(Envelope, ReplyRoute)
 }
 
 /// The state shared between the caller's threads and the mesh thread: a command queue, an event

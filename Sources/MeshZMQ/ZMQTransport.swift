@@ -96,6 +96,24 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
         _ = shared.enqueue(.connect(neighbor, pub))
     }
 
+    /// Uses `sync` (a `tcp://` endpoint) instead of the topology's for catch-up requests to `peer`.
+    /// Takes effect for DEALERs made afterwards.
+    public func setSyncEndpoint(of peer: PeerIndex, _ sync: String) {
+        _ = shared.enqueue(.setSyncEndpoint(peer, sync))
+    }
+
+    /// Sends a catch-up request or credit to `donor`'s ROUTER over a DEALER (made on first use,
+    /// CURVE client when security is on). Replies arrive as `.message(_, from: donor)`.
+    public func request(_ envelope: Envelope, from donor: PeerIndex) throws {
+        guard shared.enqueue(.request(envelope, donor)) else { throw TransportStopped() }
+    }
+
+    /// Answers a `.request` event through our ROUTER. An unknown or vanished route is counted in
+    /// `stats.failedOperations`, not thrown (the send happens later, on the mesh thread).
+    public func reply(_ envelope: Envelope, to route: ReplyRoute) throws {
+        guard shared.enqueue(.reply(envelope, route)) else { throw TransportStopped() }
+    }
+
     /// Queues `envelope` for broadcast on our XPUB. Never blocks; throws `TransportStopped` after stop.
     public func publish(_ envelope: Envelope) throws {
         guard shared.enqueue(.publish(envelope)) else { throw TransportStopped() }

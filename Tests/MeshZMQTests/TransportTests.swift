@@ -156,3 +156,56 @@ import Testing
         }
     }
 }
+
+@Suite(.serialized) struct ZMQCatchUpAndPresenceTests {
+    @Test func catchUpRequestAndReplyOverRouterDealer() throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false)
+        let transports = try ZMQTransportTests.mesh(topology)
+        defer { transports.forEach { $0.stop() } }
+        let (asker, donor) = (transports[0], transports[1])
+        asker.setSyncEndpoint(of: 1, try #require(donor.boundEndpoints).sync)
+        var askerStamp = MessageStamper(runID: topology.runID, origin: 0, incarnation: 2)
+        try asker.request(askerStamp.stamp(.catchUpRequest, step: 7, body: [1]), from: 1)
+
+        var route: ReplyRoute?
+        for _ in 0..<100 where route == nil {
+            for case let .request(env, r) in donor.events(timeout: .milliseconds(20)) {
+                #expect(env.header.origin == 0 && env.header.step == 7)
+                route = r
+            }
+        }
+        let to = try #require(route)
+        var donorStamp = MessageStamper(runID: topology.runID, origin: 1, incarnation: 1)
+        for chunk in 0..<3 as Range<UInt8> {
+            try donor.reply(donorStamp.stamp(chunk == 2 ? .catchUpEnd : .catchUpSnapshot, step: 7, body: [chunk]), to: to)
+        }
+        var replies: [Envelope] = []
+        for _ in 0..<100 where replies.count < 3 {
+            for case let .message(env, from) in asker.events(timeout: .milliseconds(20)) where from == 1 { replies.append(env) }
+        }
+        #expect(replies.map(\.body) == [[0], [1], [2]])
+        #expect(replies.last?.header.kind == .catchUpEnd)
+
+        // A reply to a route that does not exist is counted, and the mesh keeps working.
+        try donor.reply(donorStamp.stamp(.catchUpEnd, step: 7, body: []), to: ReplyRoute(identity: [9, 9, 9]))
+        try donor.publish(donorStamp.stamp(.heartbeat, step: 7, body: []))
+        var heartbeat = false
+        for _ in 0..<100 where !heartbeat {
+            for case let .message(env, _) in asker.events(timeout: .milliseconds(20)) where env.header.kind == .heartbeat { heartbeat = true }
+        }
+        #expect(heartbeat)
+        #expect(donor.stats.failedOperations == 1)
+    }
+
+    @Test func stoppedPeerIsSeenDisconnected() throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false)
+        let transports = try ZMQTransportTests.mesh(topology)
+        defer { transports[0].stop() }
+        transports[1].stop()
+        var gone = false
+        for _ in 0..<150 where !gone {  // presence UNSUBSCRIBE arrives when the TCP connection closes
+            for case .neighborDisconnected(1) in transports[0].events(timeout: .milliseconds(20)) { gone = true }
+        }
+        #expect(gone)
+    }
+}
