@@ -17,15 +17,15 @@ final class MeshLoop {
     /// SUB per neighbour and the endpoint it is connected to.
     private var subs: [(peer: PeerIndex, socket: ZMQSocket, endpoint: String?)] = []
     /// DEALER per donor we asked for catch-up, made on first use.
-    private var dealers: [(peer: PeerIndex, socket: ZMQSocket)] = []
+    var dealers: [(peer: PeerIndex, socket: ZMQSocket)] = []
     /// Sync endpoints that differ from the topology's (tests with ephemeral ports).
-    private var syncOverrides: [PeerIndex: String] = [:]
+    var syncOverrides: [PeerIndex: String] = [:]
     let context: ZMQContext
     private var relay: Relay
     private var tracker = SequenceTracker()
     private var connected: Set<PeerIndex> = []
-    private var stats = TransportStats()
-    private var pending: [TransportEvent] = []
+    var stats = TransportStats()
+    var pending: [TransportEvent] = []
     let boundPub: String
     let boundSync: String
 
@@ -173,35 +173,8 @@ final class MeshLoop {
         }
     }
 
-    private func send(_ envelope: Envelope, toDonor donor: PeerIndex) throws(ZMQError) {
-        guard Int(donor) < topology.peers.count, donor != me else {
-            throw ZMQError(operation: "catch-up request to peer index \(donor)", code: EINVAL)
-        }
-        let socket: ZMQSocket
-        if let existing = dealers.first(where: { $0.peer == donor }) {
-            socket = existing.socket
-        } else {
-            socket = try ZMQSocket(context, type: ZMQ_DEALER)
-            try Self.configure(socket, options)
-            if let curve {
-                try socket.setCurveClientKeys(curve.ownKeys)
-                guard let key = curve.publicKeys[donor] else {
-                    throw ZMQError(operation: "catch-up from \(topology.peers[Int(donor)].id): no public key", code: EINVAL)
-                }
-                try socket.setCurveServerKey(key)
-            }
-            try socket.connect(syncOverrides[donor] ?? topology.peers[Int(donor)].sync.description)
-            dealers.append((donor, socket))
-        }
-        // A DEALER queues while connecting; blocking is impossible with DONTWAIT (false = HWM).
-        if try socket.send(envelope.frames) {
-            stats.messagesOut += 1
-            stats.bytesOut += MessageHeader.size + envelope.body.count
-        }
-    }
-
     /// Decodes one message (the frames after any routing id); counts and drops invalid ones.
-    private func decode(_ frames: some Collection<[UInt8]>) -> Envelope? {
+    func decode(_ frames: some Collection<[UInt8]>) -> Envelope? {
         stats.bytesIn += frames.reduce(0) { $0 + $1.count }
         do {
             return try Envelope(frames: Array(frames), expectedRunID: runID, maxBody: Int(options.maxFrameBytes),
@@ -210,27 +183,6 @@ final class MeshLoop {
             stats.invalidFrames += 1
             stats.lastInvalid = error
             return nil
-        }
-    }
-
-    private func readDealer(from donor: PeerIndex, _ socket: ZMQSocket) throws(ZMQError) {
-        for _ in 0..<1000 {
-            guard let frames = try socket.receive(maxFrames: 4) else { return }
-            guard let envelope = decode(frames) else { continue }
-            guard !envelope.header.kind.isBroadcast, envelope.header.kind != .catchUpRequest,
-                  envelope.header.kind != .catchUpCredit else {
-                stats.invalidFrames += 1
-                continue
-            }
-            stats.messagesIn += 1
-            pending.append(.message(envelope, from: donor))
-        }
-    }
-
-    private func broadcast(_ envelope: Envelope) throws(ZMQError) {
-        if try xpub.send(envelope.frames) {
-            stats.messagesOut += 1
-            stats.bytesOut += MessageHeader.size + envelope.body.count
         }
     }
 
@@ -272,23 +224,6 @@ final class MeshLoop {
                     if try xpub.send(copy.frames) { stats.relayed += 1 }
                 }
             }
-        }
-    }
-
-    /// Catch-up requests and credits: `[routing id][topic][header][body]`.
-    private func readRouter() throws(ZMQError) {
-        for _ in 0..<1000 {
-            guard let frames = try router.receive(maxFrames: 5) else { return }
-            guard frames.count >= 2, let envelope = decode(frames.dropFirst()) else {
-                if frames.count < 2 { stats.invalidFrames += 1 }
-                continue
-            }
-            guard envelope.header.kind == .catchUpRequest || envelope.header.kind == .catchUpCredit else {
-                stats.invalidFrames += 1
-                continue
-            }
-            stats.messagesIn += 1
-            pending.append(.request(envelope, route: ReplyRoute(identity: frames[0])))
         }
     }
 

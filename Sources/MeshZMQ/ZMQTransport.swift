@@ -136,3 +136,17 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
 
     deinit { stop() }
 }
+
+extension ZMQTransport {
+    /// The transport `murmur peer` runs: peer `id` of `topology`, with CURVE keys loaded from the
+    /// topology's key folder when `security.curve` is on. Call `start()` next.
+    public static func forPeer(id: String, of topology: Topology,
+                               options: ZMQTransportOptions = ZMQTransportOptions()) throws -> ZMQTransport {
+        guard let me = topology.index(of: id) else {
+            throw TopologyError(file: topology.file, line: nil, field: "peers",
+                                problem: .unknownPeer(id, known: topology.peers.map(\.id)))
+        }
+        let curve = topology.security.curve ? try CurveSetup.load(topology: topology, me: me) : nil
+        return try ZMQTransport(topology: topology, me: me, curve: curve, options: options)
+    }
+}

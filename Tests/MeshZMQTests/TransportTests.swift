@@ -145,7 +145,8 @@ import Testing
         let first = try ZMQTransport(topology: topology, me: 0, options: options)
         try first.start()
         defer { first.stop() }
-        options.listenOverride = try #require(first.boundEndpoints)
+        let taken = try #require(first.boundEndpoints)
+        options.listenOverride = taken
         let second = try ZMQTransport(topology: topology, me: 1, options: options)
         defer { second.stop() }
         let error = #expect(throws: ZMQError.self) { try second.start() }
