@@ -11,9 +11,14 @@ import Mesh
 ///
 /// Invalid frames are counted (`stats.invalidFrames`) and dropped. Partial meshes are relayed
 /// through `Relay`: each message is delivered once and forwarded at most once.
+///
+/// Slow joiners: PUB sends to nobody until a subscription has arrived, so a peer should publish
+/// its first UPDATE only after `.neighborConnected` for the peers it expects (their presence
+/// subscription reached our XPUB). Losses after that show up as sequence gaps.
 public final class ZMQTransport: Transport, @unchecked Sendable {
-    // @unchecked Sendable: immutable lets plus `thread`/`started`/`bound`, which are only touched
-    // under `lifecycle` (an NSLock). Sockets never leave the mesh thread.
+    // @unchecked Sendable: immutable lets plus `started`/`finished`, which are only touched under
+    // `lifecycle` (an NSLock). Sockets never leave the mesh thread. The thread does not capture
+    // `self` (only `MeshShared`), so dropping the last reference stops it through `deinit`.
     public let me: PeerIndex
     public let topology: Topology
     private let options: ZMQTransportOptions
@@ -23,8 +28,6 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
     private let lifecycle = NSLock()
     private var started = false
     private var finished: DispatchSemaphore?
-    private var bound: ListenEndpoints?
-    private var failure: ZMQError?
 
     /// - Parameters:
     ///   - topology: the run; `me` must index into `topology.peers`.
@@ -54,20 +57,20 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
         }
         guard first else { return }
         let (topology, me, curve, options, context, shared) = (topology, me, curve, options, context, shared)
-        let thread = Thread { [self] in
+        let thread = Thread {
             defer { done.signal() }
             let loop: MeshLoop
             do throws(ZMQError) {
                 loop = try MeshLoop(context: context, topology: topology, me: me, curve: curve, options: options, shared: shared)
                 if options.connectOnStart { try loop.connectAllFromTopology() }
             } catch {
-                self.setFailure(error)
+                shared.failure = error
                 ready.signal()
                 return
             }
-            self.setBound(ListenEndpoints(pub: loop.boundPub, sync: loop.boundSync))
+            shared.bound = ListenEndpoints(pub: loop.boundPub, sync: loop.boundSync)
             ready.signal()
-            do throws(ZMQError) { try loop.run() } catch { self.setFailure(error) }
+            do throws(ZMQError) { try loop.run() } catch { shared.failure = error }
             loop.close()
         }
         thread.name = "murmur-mesh-\(topology.peers[Int(me)].id)"
@@ -82,14 +85,12 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
         }
     }
 
-    private func setFailure(_ error: ZMQError) { lifecycle.withLock { failure = error } }
-    private func setBound(_ endpoints: ListenEndpoints) { lifecycle.withLock { bound = endpoints } }
 
     /// Endpoints actually bound (resolved wildcard ports); nil before `start()`.
-    public var boundEndpoints: ListenEndpoints? { lifecycle.withLock { bound } }
+    public var boundEndpoints: ListenEndpoints? { shared.bound }
 
     /// The error that stopped the mesh thread, if any (e.g. a socket became unusable).
-    public var lastError: ZMQError? { lifecycle.withLock { failure } }
+    public var lastError: ZMQError? { shared.failure }
 
     /// (Re)connects the SUB for `neighbor` to `pub` (a `tcp://` endpoint). Asynchronous.
     public func connect(neighbor: PeerIndex, pub: String) {

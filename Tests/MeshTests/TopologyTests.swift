@@ -70,6 +70,8 @@ import Testing
         for bad in ["", "1", "s", "1.5", "-1s", "1e3s", "1 sec", "nan s", "inf s"] { #expect(DurationText.parse(bad) == nil) }
         #expect(DurationText.format(.milliseconds(250)) == "250ms")
         #expect(DurationText.format(.seconds(3)) == "3s")
+        #expect(DurationText.format(.milliseconds(1500)) == "1.5s")
+        #expect(DurationText.format(.milliseconds(1234)) == "1234ms")
     }
 
     @Test func endpoints() {

@@ -210,3 +210,33 @@ import Testing
         #expect(gone)
     }
 }
+
+@Suite(.serialized) struct ZMQTransportSecurityTests {
+    /// Peer 1 runs with a key the others do not list: ZAP refuses it, so it hears nothing and
+    /// peer 0 never counts it as connected; peer 0's own traffic to listed peers is unaffected.
+    @Test func peerWithUnlistedKeyIsShutOut() throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false, curve: true)
+        let listed = try (0..<2).map { _ in try CurveKeyPair.generate() }
+        let impostor = try CurveKeyPair.generate()
+        let publicKeys: [PeerIndex: String] = [0: listed[0].publicKey, 1: listed[1].publicKey]
+        var options = ZMQTransportOptions()
+        options.listenOverride = .loopbackEphemeral
+        options.connectOnStart = false
+        options.pollInterval = .milliseconds(20)
+        let honest = try ZMQTransport(topology: topology, me: 0, curve: CurveSetup(ownKeys: listed[0], publicKeys: publicKeys), options: options)
+        let intruder = try ZMQTransport(topology: topology, me: 1, curve: CurveSetup(ownKeys: impostor, publicKeys: publicKeys), options: options)
+        defer { intruder.stop(); honest.stop() }
+        try honest.start()
+        try intruder.start()
+        intruder.connect(neighbor: 0, pub: try #require(honest.boundEndpoints).pub)
+        var stamper = MessageStamper(runID: topology.runID, origin: 0, incarnation: 1)
+        var honestEvents: [TransportEvent] = [], intruderEvents: [TransportEvent] = []
+        for round in 0..<40 {  // ≈ 40 × 2 × 20 ms
+            try honest.publish(stamper.stamp(.heartbeat, step: UInt64(round), body: []))
+            honestEvents += honest.events(timeout: .milliseconds(20))
+            intruderEvents += intruder.events(timeout: .milliseconds(20))
+        }
+        #expect(honestEvents.isEmpty, "\(honestEvents)")
+        #expect(intruderEvents.isEmpty, "\(intruderEvents)")
+    }
+}
