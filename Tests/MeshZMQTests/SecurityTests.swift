@@ -87,9 +87,9 @@ import Testing
         var received = [Int](repeating: 0, count: clients.count)
         var presence: Set<UInt8> = []
         var afterFirst = 0
-        // Bounded: at most 400 × 10 ms; after the authorised client's first message, 40 more rounds
+        // Bounded: at most 1000 × 10 ms; after the authorised client's first message, 40 more rounds
         // give the others every chance to (wrongly) receive something.
-        for _ in 0..<400 {
+        for _ in 0..<1000 {
             var poller = ZMQPoller()
             poller.add(zap.socket)
             poller.add(pub)

@@ -43,7 +43,7 @@ import Testing
             }
         }
         var seen = [Set<PeerIndex>](repeating: [], count: transports.count)
-        for _ in 0..<200 {  // ≤ 200 × (4 × 25 ms)
+        for _ in 0..<400 {  // ≤ 400 × (peers × 25 ms); usually a few rounds
             for (i, t) in transports.enumerated() {
                 for case .neighborConnected(let p) in t.events(timeout: .milliseconds(25)) { seen[i].insert(p) }
             }
@@ -64,7 +64,7 @@ import Testing
             try t.publish(stamper.stamp(.update, step: 3, body: Array("from \(t.me)".utf8)))
         }
         var got = [[String]](repeating: [], count: transports.count)
-        for _ in 0..<200 {
+        for _ in 0..<400 {
             for (i, t) in transports.enumerated() {
                 for case let .message(env, _) in t.events(timeout: .milliseconds(10)) {
                     #expect(env.body == Array("from \(env.header.origin)".utf8))
@@ -129,7 +129,7 @@ import Testing
         var valid = MessageStamper(runID: topology.runID, origin: 0, incarnation: 1)
         try transports[0].publish(valid.stamp(.heartbeat, step: 1, body: []))
         var messages: [Envelope] = []
-        for _ in 0..<100 where messages.isEmpty {
+        for _ in 0..<300 where messages.isEmpty {
             for case let .message(env, _) in transports[1].events(timeout: .milliseconds(20)) { messages.append(env) }
         }
         #expect(messages.map(\.header.kind) == [.heartbeat])
@@ -169,7 +169,7 @@ import Testing
         try asker.request(askerStamp.stamp(.catchUpRequest, step: 7, body: [1]), from: 1)
 
         var route: ReplyRoute?
-        for _ in 0..<100 where route == nil {
+        for _ in 0..<300 where route == nil {
             for case let .request(env, r) in donor.events(timeout: .milliseconds(20)) {
                 #expect(env.header.origin == 0 && env.header.step == 7)
                 route = r
@@ -181,7 +181,7 @@ import Testing
             try donor.reply(donorStamp.stamp(chunk == 2 ? .catchUpEnd : .catchUpSnapshot, step: 7, body: [chunk]), to: to)
         }
         var replies: [Envelope] = []
-        for _ in 0..<100 where replies.count < 3 {
+        for _ in 0..<300 where replies.count < 3 {
             for case let .message(env, from) in asker.events(timeout: .milliseconds(20)) where from == 1 { replies.append(env) }
         }
         #expect(replies.map(\.body) == [[0], [1], [2]])
@@ -191,7 +191,7 @@ import Testing
         try donor.reply(donorStamp.stamp(.catchUpEnd, step: 7, body: []), to: ReplyRoute(identity: [9, 9, 9]))
         try donor.publish(donorStamp.stamp(.heartbeat, step: 7, body: []))
         var heartbeat = false
-        for _ in 0..<100 where !heartbeat {
+        for _ in 0..<300 where !heartbeat {
             for case let .message(env, _) in asker.events(timeout: .milliseconds(20)) where env.header.kind == .heartbeat { heartbeat = true }
         }
         #expect(heartbeat)
@@ -204,7 +204,7 @@ import Testing
         defer { transports[0].stop() }
         transports[1].stop()
         var gone = false
-        for _ in 0..<150 where !gone {  // presence UNSUBSCRIBE arrives when the TCP connection closes
+        for _ in 0..<500 where !gone {  // presence UNSUBSCRIBE arrives when the TCP connection closes
             for case .neighborDisconnected(1) in transports[0].events(timeout: .milliseconds(20)) { gone = true }
         }
         #expect(gone)
