@@ -23,8 +23,8 @@ public enum DurationText {
     /// Formats a duration the way a topology file would write it (`250ms`, `1.5s`).
     public static func format(_ duration: Duration) -> String {
         let ms = duration.milliseconds
-        if ms < 1000 || ms % 1000 != 0 && ms < 10_000 && (ms % 100 != 0) { return "\(ms)ms" }
         if ms % 1000 == 0 { return "\(ms / 1000)s" }
+        if ms < 1000 || ms % 100 != 0 { return "\(ms)ms" }
         return "\(Double(ms) / 1000)s"
     }
 }

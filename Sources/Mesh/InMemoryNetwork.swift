@@ -42,7 +42,11 @@ public final class InMemoryNetwork: @unchecked Sendable {
         var from: PeerIndex
         var to: PeerIndex
         var envelope: Envelope
+        /// Point-to-point catch-up traffic: never dropped at random, never relayed.
+        var direct: DirectKind? = nil
     }
+
+    enum DirectKind { case request, reply }
 
     struct SimulatedPeer {
         var started = false
@@ -138,6 +142,20 @@ public final class InMemoryNetwork: @unchecked Sendable {
         }
     }
 
+    /// Catch-up traffic: reliable (like TCP) but cut by partitions; delayed like the link.
+    func direct(_ envelope: Envelope, from me: PeerIndex, to other: PeerIndex, kind: DirectKind) -> Bool {
+        lock.withLock {
+            guard isRunning(me), Int(other) < peers.count else { return false }
+            guard isUp(me, other) else { return true }  // lost in the partition, like a dead TCP link
+            let c = conditions[LinkKey(from: me, to: other)] ?? defaultConditions
+            enqueueCounter += 1
+            inFlight.append(InFlight(deliverAt: clock + c.delayTicks, order: enqueueCounter, from: me, to: other,
+                                     envelope: envelope, direct: kind))
+            peers[Int(me)].stats.messagesOut += 1
+            return true
+        }
+    }
+
     func drain(_ me: PeerIndex) -> [TransportEvent] {
         lock.withLock {
             defer { peers[Int(me)].inbox.removeAll() }
@@ -215,6 +233,18 @@ public final class InMemoryNetwork: @unchecked Sendable {
 
     private func receive(_ item: InFlight) -> Bool {
         let to = Int(item.to)
+        switch item.direct {
+        case .request?:
+            peers[to].inbox.append(.request(item.envelope, route: ReplyRoute(identity: [UInt8(item.from & 0xFF), UInt8(item.from >> 8)])))
+            peers[to].stats.messagesIn += 1
+            return true
+        case .reply?:
+            peers[to].inbox.append(.message(item.envelope, from: item.from))
+            peers[to].stats.messagesIn += 1
+            return true
+        case nil:
+            break
+        }
         peers[to].stats.bytesIn += MessageHeader.size + item.envelope.body.count
         switch peers[to].relay.decide(item.envelope.header) {
         case .own, .duplicate, .stale:
@@ -236,35 +266,4 @@ public final class InMemoryNetwork: @unchecked Sendable {
             return true
         }
     }
-}
-
-/// One peer's view of an `InMemoryNetwork`. `events(timeout:)` never waits: advance the network.
-public final class InMemoryTransport: Transport {
-    // Sendable without @unchecked: both stored properties are immutable and Sendable.
-    private let network: InMemoryNetwork
-    public let me: PeerIndex
-
-    init(network: InMemoryNetwork, me: PeerIndex) {
-        self.network = network
-        self.me = me
-    }
-
-    public func start() { network.start(me) }
-
-    /// Queues `envelope` on every link; throws `TransportStopped` when not running.
-    public func publish(_ envelope: Envelope) throws {
-        guard network.publish(envelope, from: me) else { throw TransportStopped() }
-    }
-
-    public func events(timeout: Duration) -> [TransportEvent] { network.drain(me) }
-
-    public var stats: TransportStats { network.stats(me) }
-
-    public func stop() { network.stop(me) }
-}
-
-/// `publish` on a transport that is not started or already stopped.
-public struct TransportStopped: Error, Sendable, CustomStringConvertible {
-    public init() {}
-    public var description: String { "the transport is not running (call start() first; nothing is sent after stop())" }
 }

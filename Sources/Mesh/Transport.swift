@@ -8,6 +8,15 @@ public enum TransportEvent: Sendable, Equatable {
     case neighborConnected(PeerIndex)
     /// Neighbour `peer`'s presence subscription was withdrawn (its connection to us died).
     case neighborDisconnected(PeerIndex)
+    /// A point-to-point catch-up message (request or credit) reached our sync endpoint; answer it
+    /// with `Transport.reply(_:to:)` and `route`. The requester is `envelope.header.origin`.
+    case request(Envelope, route: ReplyRoute)
+}
+
+/// Opaque return address of a catch-up requester (its ROUTER routing id over ZeroMQ).
+public struct ReplyRoute: Sendable, Hashable {
+    public var identity: [UInt8]
+    public init(identity: [UInt8]) { self.identity = identity }
 }
 
 /// Counters a transport keeps for logs (`rounds.jsonl`) and tests.
@@ -26,6 +35,10 @@ public struct TransportStats: Sendable, Equatable {
     public var sequenceGaps: UInt64 = 0
     /// The last decode error, for the human log.
     public var lastInvalid: WireError?
+    /// Sends/connects that failed (bad endpoint, unknown reply route, …); the transport goes on.
+    public var failedOperations = 0
+    /// The last such failure, as text for the human log.
+    public var lastFailure: String?
 
     public init() {}
 }
@@ -40,6 +53,8 @@ public struct TransportStats: Sendable, Equatable {
 /// - `events(timeout:)` returns what arrived since the last call, oldest first, waiting at most
 ///   `timeout` for the first one (implementations driven by a manual clock do not wait).
 /// - Relaying for partial meshes and deduplication happen inside the transport.
+/// - Catch-up traffic is point-to-point (`request`/`reply`, DEALER → ROUTER over ZeroMQ): never
+///   relayed, never deduplicated, delivered in order per pair (TCP), and not subject to PUB drops.
 /// - Implementations are safe to call from any one thread at a time per method; their own
 ///   network threads are internal.
 public protocol Transport: AnyObject, Sendable {
@@ -49,6 +64,11 @@ public protocol Transport: AnyObject, Sendable {
     func start() throws
     /// Queues `envelope` for broadcast to every subscriber.
     func publish(_ envelope: Envelope) throws
+    /// Sends a catch-up message (kind `catchUpRequest` or `catchUpCredit`) point-to-point to
+    /// `donor`'s sync endpoint. Its replies arrive as `.message(_, from: donor)`.
+    func request(_ envelope: Envelope, from donor: PeerIndex) throws
+    /// Answers a `.request` event (kinds `catchUpReplay`, `catchUpSnapshot`, `catchUpEnd`).
+    func reply(_ envelope: Envelope, to route: ReplyRoute) throws
     /// Drains received events, waiting up to `timeout` for the first one.
     func events(timeout: Duration) -> [TransportEvent]
     /// Counters so far.

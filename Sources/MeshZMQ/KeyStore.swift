@@ -129,3 +129,20 @@ public struct KeyStore: Sendable {
         }
     }
 }
+
+extension KeyStore {
+    /// What `murmur keys --topology T` does: a keypair for every peer of `topology` that has none
+    /// yet (existing secrets are kept unless `overwrite`). Returns the ids that got new keys.
+    /// Peers whose public key is written inline in the topology are skipped: their secret lives
+    /// on another machine.
+    @discardableResult
+    public func createMissing(for topology: Topology, overwrite: Bool = false) throws(KeyStoreError) -> [String] {
+        var created: [String] = []
+        for peer in topology.peers where peer.publicKey == nil {
+            if !overwrite && FileManager.default.fileExists(atPath: secretPath(peer.id)) { continue }
+            try create(peer: peer.id, overwrite: overwrite)
+            created.append(peer.id)
+        }
+        return created
+    }
+}

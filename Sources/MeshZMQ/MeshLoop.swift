@@ -16,11 +16,16 @@ final class MeshLoop {
     let router: ZMQSocket
     /// SUB per neighbour and the endpoint it is connected to.
     private var subs: [(peer: PeerIndex, socket: ZMQSocket, endpoint: String?)] = []
+    /// DEALER per donor we asked for catch-up, made on first use.
+    var dealers: [(peer: PeerIndex, socket: ZMQSocket)] = []
+    /// Sync endpoints that differ from the topology's (tests with ephemeral ports).
+    var syncOverrides: [PeerIndex: String] = [:]
+    let context: ZMQContext
     private var relay: Relay
     private var tracker = SequenceTracker()
     private var connected: Set<PeerIndex> = []
-    private var stats = TransportStats()
-    private var pending: [TransportEvent] = []
+    var stats = TransportStats()
+    var pending: [TransportEvent] = []
     let boundPub: String
     let boundSync: String
 
@@ -32,6 +37,7 @@ final class MeshLoop {
         self.options = options
         self.curve = curve
         self.shared = shared
+        self.context = context
         self.runID = topology.runID
         self.relay = Relay(topology: topology, me: me, filter: RelayFilter(stepWindow: options.relayStepWindow))
         if let curve {
@@ -49,7 +55,10 @@ final class MeshLoop {
         try Self.configure(xpub, options)
         try xpub.set(ZMQ_XPUB_VERBOSE, 1)
         try Self.configure(router, options)
+        // Unknown reply routes fail loudly (EHOSTUNREACH) instead of vanishing; a requester that
+        // reconnects under the same id takes its route over.
         try router.set(ZMQ_ROUTER_MANDATORY, 1)
+        try router.set(ZMQ_ROUTER_HANDOVER, 1)
         if let curve {
             try xpub.makeCurveServer(secretKey: curve.ownKeys.secretKey)
             try router.makeCurveServer(secretKey: curve.ownKeys.secretKey)
@@ -113,10 +122,23 @@ final class MeshLoop {
             let routerSlot = poller.add(router)
             let subBase = poller.count
             for sub in subs { poller.add(sub.socket) }
+            let dealerBase = poller.count
+            let dealersNow = dealers
+            for dealer in dealersNow { poller.add(dealer.socket) }
             try poller.poll(timeoutMilliseconds: Int(options.pollInterval.milliseconds))
 
             if let zapSlot, poller.isReadable(zapSlot) { try zap?.serve() }
-            for command in shared.takeCommands() { try execute(command) }
+            for command in shared.takeCommands() {
+                // A bad command (malformed endpoint, stale reply route) must not stop the mesh.
+                do { try execute(command) } catch {
+                    if error.isTerminated { throw error }
+                    stats.failedOperations += 1
+                    stats.lastFailure = error.description
+                }
+            }
+            for (offset, dealer) in dealersNow.enumerated() where poller.isReadable(dealerBase + offset) {
+                try readDealer(from: dealer.peer, dealer.socket)
+            }
             if poller.isReadable(xpubSlot) { try readSubscriptions() }
             if poller.isReadable(routerSlot) { try readRouter() }
             for (offset, sub) in subs.enumerated() where poller.isReadable(subBase + offset) {
@@ -139,13 +161,28 @@ final class MeshLoop {
             try broadcast(envelope)
         case let .connect(peer, endpoint):
             try connect(peer, endpoint)
+        case let .setSyncEndpoint(peer, endpoint):
+            syncOverrides[peer] = endpoint
+        case let .request(envelope, donor):
+            try send(envelope, toDonor: donor)
+        case let .reply(envelope, route):
+            if try router.send([route.identity] + envelope.frames) {
+                stats.messagesOut += 1
+                stats.bytesOut += MessageHeader.size + envelope.body.count
+            }
         }
     }
 
-    private func broadcast(_ envelope: Envelope) throws(ZMQError) {
-        if try xpub.send(envelope.frames) {
-            stats.messagesOut += 1
-            stats.bytesOut += MessageHeader.size + envelope.body.count
+    /// Decodes one message (the frames after any routing id); counts and drops invalid ones.
+    func decode(_ frames: some Collection<[UInt8]>) -> Envelope? {
+        stats.bytesIn += frames.reduce(0) { $0 + $1.count }
+        do {
+            return try Envelope(frames: Array(frames), expectedRunID: runID, maxBody: Int(options.maxFrameBytes),
+                                peerCount: topology.peers.count)
+        } catch {
+            stats.invalidFrames += 1
+            stats.lastInvalid = error
+            return nil
         }
     }
 
@@ -171,16 +208,7 @@ final class MeshLoop {
         // Bounded per round so one busy link cannot starve the others or the commands.
         for _ in 0..<1000 {
             guard let frames = try socket.receive(maxFrames: 4) else { return }
-            stats.bytesIn += frames.reduce(0) { $0 + $1.count }
-            let envelope: Envelope
-            do {
-                envelope = try Envelope(frames: frames, expectedRunID: runID, maxBody: Int(options.maxFrameBytes),
-                                        peerCount: topology.peers.count)
-            } catch {
-                stats.invalidFrames += 1
-                stats.lastInvalid = error
-                continue
-            }
+            guard let envelope = decode(frames) else { continue }
             markConnected(neighbor)
             switch relay.decide(envelope.header) {
             case .own, .duplicate, .stale:
@@ -199,20 +227,13 @@ final class MeshLoop {
         }
     }
 
-    /// Catch-up requests are not served yet: they are read (so they cannot pile up) and counted.
-    private func readRouter() throws(ZMQError) {
-        for _ in 0..<1000 {
-            guard let frames = try router.receive(maxFrames: 5) else { return }
-            _ = frames
-            stats.invalidFrames += 1
-        }
-    }
-
     /// Closes every socket on this (the owning) thread; the ZAP handler last, so handshakes
     /// in progress are answered until the servers are gone.
     func close() {
         for sub in subs { sub.socket.close() }
         subs.removeAll()
+        for dealer in dealers { dealer.socket.close() }
+        dealers.removeAll()
         xpub.close()
         router.close()
         zap?.socket.close()

@@ -8,6 +8,9 @@ import Glibc
 enum MeshCommand: Sendable {
     case publish(Envelope)
     case connect(PeerIndex, String)
+    case setSyncEndpoint(PeerIndex, String)
+    case request(Envelope, PeerIndex)
+    case reply(Envelope, ReplyRoute)
 }
 
 /// The state shared between the caller's threads and the mesh thread: a command queue, an event
@@ -22,6 +25,8 @@ final class MeshShared: @unchecked Sendable {
     private var events: [TransportEvent] = []
     private var statsValue = TransportStats()
     private var stopping = false
+    private var boundValue: ListenEndpoints?
+    private var failureValue: ZMQError?
     let wakeRead: Int32
     let wakeWrite: Int32
 
@@ -101,6 +106,18 @@ final class MeshShared: @unchecked Sendable {
         let out = events
         events.removeAll()
         return out
+    }
+
+    /// Mesh thread: the endpoints it bound.
+    var bound: ListenEndpoints? {
+        get { condition.withLock { boundValue } }
+        set { condition.withLock { boundValue = newValue } }
+    }
+
+    /// Mesh thread: the error that stopped it (first one wins).
+    var failure: ZMQError? {
+        get { condition.withLock { failureValue } }
+        set { condition.withLock { if failureValue == nil { failureValue = newValue } } }
     }
 
     var stats: TransportStats {

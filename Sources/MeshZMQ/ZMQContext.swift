@@ -1,4 +1,5 @@
 import CZMQ
+import Foundation
 
 /// An owned libzmq context. Contexts are thread-safe (libzmq guarantees it), so this may be
 /// shared across threads; sockets made from it may not.
@@ -8,8 +9,9 @@ import CZMQ
 /// termination never waits for unsent data.
 public final class ZMQContext: @unchecked Sendable {
     // @unchecked Sendable: `handle` is immutable after init and libzmq contexts are thread-safe;
-    // `terminated` is only touched in terminate()/deinit, which callers must not race (documented).
+    // `terminated` is guarded by `lock`.
     let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
     private var terminated = false
 
     /// Creates a context with `ioThreads` I/O threads (1 is plenty below ~1 GB/s).
@@ -21,8 +23,11 @@ public final class ZMQContext: @unchecked Sendable {
     /// Terminates the context; blocks until every socket of it is closed. Call once, after closing
     /// the sockets (or let `deinit` do it).
     public func terminate() {
-        guard !terminated else { return }
-        terminated = true
+        let first = lock.withLock { () -> Bool in
+            defer { terminated = true }
+            return !terminated
+        }
+        guard first else { return }
         // EINTR: retried; any other error cannot be acted upon during teardown.
         _ = try? zcheck("zmq_ctx_term") { zmq_ctx_term(handle) }
     }

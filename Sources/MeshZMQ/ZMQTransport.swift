@@ -11,9 +11,14 @@ import Mesh
 ///
 /// Invalid frames are counted (`stats.invalidFrames`) and dropped. Partial meshes are relayed
 /// through `Relay`: each message is delivered once and forwarded at most once.
+///
+/// Slow joiners: PUB sends to nobody until a subscription has arrived, so a peer should publish
+/// its first UPDATE only after `.neighborConnected` for the peers it expects (their presence
+/// subscription reached our XPUB). Losses after that show up as sequence gaps.
 public final class ZMQTransport: Transport, @unchecked Sendable {
-    // @unchecked Sendable: immutable lets plus `thread`/`started`/`bound`, which are only touched
-    // under `lifecycle` (an NSLock). Sockets never leave the mesh thread.
+    // @unchecked Sendable: immutable lets plus `started`/`finished`, which are only touched under
+    // `lifecycle` (an NSLock). Sockets never leave the mesh thread. The thread does not capture
+    // `self` (only `MeshShared`), so dropping the last reference stops it through `deinit`.
     public let me: PeerIndex
     public let topology: Topology
     private let options: ZMQTransportOptions
@@ -23,8 +28,6 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
     private let lifecycle = NSLock()
     private var started = false
     private var finished: DispatchSemaphore?
-    private var bound: ListenEndpoints?
-    private var failure: ZMQError?
 
     /// - Parameters:
     ///   - topology: the run; `me` must index into `topology.peers`.
@@ -54,20 +57,20 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
         }
         guard first else { return }
         let (topology, me, curve, options, context, shared) = (topology, me, curve, options, context, shared)
-        let thread = Thread { [self] in
+        let thread = Thread {
             defer { done.signal() }
             let loop: MeshLoop
             do throws(ZMQError) {
                 loop = try MeshLoop(context: context, topology: topology, me: me, curve: curve, options: options, shared: shared)
                 if options.connectOnStart { try loop.connectAllFromTopology() }
             } catch {
-                self.setFailure(error)
+                shared.failure = error
                 ready.signal()
                 return
             }
-            self.setBound(ListenEndpoints(pub: loop.boundPub, sync: loop.boundSync))
+            shared.bound = ListenEndpoints(pub: loop.boundPub, sync: loop.boundSync)
             ready.signal()
-            do throws(ZMQError) { try loop.run() } catch { self.setFailure(error) }
+            do throws(ZMQError) { try loop.run() } catch { shared.failure = error }
             loop.close()
         }
         thread.name = "murmur-mesh-\(topology.peers[Int(me)].id)"
@@ -82,18 +85,34 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
         }
     }
 
-    private func setFailure(_ error: ZMQError) { lifecycle.withLock { failure = error } }
-    private func setBound(_ endpoints: ListenEndpoints) { lifecycle.withLock { bound = endpoints } }
 
     /// Endpoints actually bound (resolved wildcard ports); nil before `start()`.
-    public var boundEndpoints: ListenEndpoints? { lifecycle.withLock { bound } }
+    public var boundEndpoints: ListenEndpoints? { shared.bound }
 
     /// The error that stopped the mesh thread, if any (e.g. a socket became unusable).
-    public var lastError: ZMQError? { lifecycle.withLock { failure } }
+    public var lastError: ZMQError? { shared.failure }
 
     /// (Re)connects the SUB for `neighbor` to `pub` (a `tcp://` endpoint). Asynchronous.
     public func connect(neighbor: PeerIndex, pub: String) {
         _ = shared.enqueue(.connect(neighbor, pub))
+    }
+
+    /// Uses `sync` (a `tcp://` endpoint) instead of the topology's for catch-up requests to `peer`.
+    /// Takes effect for DEALERs made afterwards.
+    public func setSyncEndpoint(of peer: PeerIndex, _ sync: String) {
+        _ = shared.enqueue(.setSyncEndpoint(peer, sync))
+    }
+
+    /// Sends a catch-up request or credit to `donor`'s ROUTER over a DEALER (made on first use,
+    /// CURVE client when security is on). Replies arrive as `.message(_, from: donor)`.
+    public func request(_ envelope: Envelope, from donor: PeerIndex) throws {
+        guard shared.enqueue(.request(envelope, donor)) else { throw TransportStopped() }
+    }
+
+    /// Answers a `.request` event through our ROUTER. An unknown or vanished route is counted in
+    /// `stats.failedOperations`, not thrown (the send happens later, on the mesh thread).
+    public func reply(_ envelope: Envelope, to route: ReplyRoute) throws {
+        guard shared.enqueue(.reply(envelope, route)) else { throw TransportStopped() }
     }
 
     /// Queues `envelope` for broadcast on our XPUB. Never blocks; throws `TransportStopped` after stop.
@@ -117,4 +136,18 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
     }
 
     deinit { stop() }
+}
+
+extension ZMQTransport {
+    /// The transport `murmur peer` runs: peer `id` of `topology`, with CURVE keys loaded from the
+    /// topology's key folder when `security.curve` is on. Call `start()` next.
+    public static func forPeer(id: String, of topology: Topology,
+                               options: ZMQTransportOptions = ZMQTransportOptions()) throws -> ZMQTransport {
+        guard let me = topology.index(of: id) else {
+            throw TopologyError(file: topology.file, line: nil, field: "peers",
+                                problem: .unknownPeer(id, known: topology.peers.map(\.id)))
+        }
+        let curve = topology.security.curve ? try CurveSetup.load(topology: topology, me: me) : nil
+        return try ZMQTransport(topology: topology, me: me, curve: curve, options: options)
+    }
 }

@@ -97,3 +97,29 @@ import Testing
         a.stop(); b.stop()
     }
 }
+
+@Suite struct InMemoryCatchUpTests {
+    @Test func requestReplyReachesNonNeighboursAndStopsAtPartitions() throws {
+        let ring = try TopologyTests.shipped("ring8.yaml")
+        let net = InMemoryNetwork(topology: ring, seed: 5)
+        net.setDefaultConditions(LinkConditions(dropProbability: 1, delayTicks: 2))  // pub/sub all lost…
+        let asker = net.transport(for: 0), donor = net.transport(for: 4)
+        asker.start(); donor.start()
+        _ = asker.events(timeout: .zero); _ = donor.events(timeout: .zero)
+        let request = Envelope.make(kind: .catchUpRequest, runID: 1, origin: 0, incarnation: 0, step: 3, sequence: 0, body: [])
+        try asker.request(request, from: 4)  // …but catch-up is reliable
+        net.advance(ticks: 2)
+        guard case let .request(env, route)? = donor.events(timeout: .zero).first else {
+            Issue.record("no request")
+            return
+        }
+        #expect(env == request)
+        try donor.reply(.make(kind: .catchUpEnd, runID: 1, origin: 4, incarnation: 0, step: 3, sequence: 0, body: [7]), to: route)
+        net.advance(ticks: 2)
+        #expect(asker.events(timeout: .zero).count == 1)
+        net.partition([[0], [4]])
+        try asker.request(request, from: 4)
+        net.advance(ticks: 5)
+        #expect(donor.events(timeout: .zero).allSatisfy { if case .request = $0 { false } else { true } })
+    }
+}

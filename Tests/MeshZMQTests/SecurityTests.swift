@@ -87,9 +87,9 @@ import Testing
         var received = [Int](repeating: 0, count: clients.count)
         var presence: Set<UInt8> = []
         var afterFirst = 0
-        // Bounded: at most 400 × 10 ms; after the authorised client's first message, 40 more rounds
+        // Bounded: at most 1000 × 10 ms; after the authorised client's first message, 40 more rounds
         // give the others every chance to (wrongly) receive something.
-        for _ in 0..<400 {
+        for _ in 0..<1000 {
             var poller = ZMQPoller()
             poller.add(zap.socket)
             poller.add(pub)
@@ -128,5 +128,24 @@ import Testing
         otherDomain[2] = Array("x".utf8)
         #expect(zap.reply(to: otherDomain)[2] == Array("400".utf8))
         #expect(zap.reply(to: [[1]])[2] == Array("400".utf8))
+    }
+}
+
+@Suite struct KeysForTopologyTests {
+    @Test func createMissingThenLoadForEveryPeer() throws {
+        let dir = NSTemporaryDirectory() + "murmur-topokeys-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var topology = try ZMQTransportTests.topology(3, ring: false, curve: true)
+        topology.security.keys = dir
+        let store = KeyStore(directory: dir)
+        #expect(try store.createMissing(for: topology) == ["p0", "p1", "p2"])
+        #expect(try store.createMissing(for: topology).isEmpty)  // idempotent: keys kept
+        let setup = try CurveSetup.load(topology: topology, me: 1)
+        #expect(setup.publicKeys.count == 3)
+        #expect(setup.publicKeys[1] == setup.ownKeys.publicKey)
+        let transport = try ZMQTransport.forPeer(id: "p2", of: topology)
+        #expect(transport.me == 2)
+        transport.stop()
+        #expect(throws: TopologyError.self) { try ZMQTransport.forPeer(id: "p9", of: topology) }
     }
 }

@@ -34,7 +34,7 @@ import Testing
         try sub.connect(endpoint)
 
         var subscription: [[UInt8]]?
-        for _ in 0..<250 where subscription == nil {  // ≤ 5 s
+        for _ in 0..<500 where subscription == nil {  // ≤ 10 s
             var poller = ZMQPoller()
             poller.add(pub)
             try poller.poll(timeoutMilliseconds: 20)
@@ -45,7 +45,7 @@ import Testing
         let frames: [[UInt8]] = [[7, 1], [], Array(repeating: 0xAB, count: 100_000), Array("end".utf8)]
         #expect(try pub.send(frames))
         var got: [[UInt8]]?
-        for _ in 0..<250 where got == nil {
+        for _ in 0..<500 where got == nil {
             var poller = ZMQPoller()
             poller.add(sub)
             try poller.poll(timeoutMilliseconds: 20)

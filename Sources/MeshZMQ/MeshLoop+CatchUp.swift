@@ -1,0 +1,72 @@
+import CZMQ
+import Mesh
+
+/// Catch-up traffic (DESIGN §7): requests/credits arrive on our ROUTER, we ask donors through one
+/// DEALER each. Point-to-point, never relayed. Runs on the mesh thread like the rest of MeshLoop.
+extension MeshLoop {
+    func send(_ envelope: Envelope, toDonor donor: PeerIndex) throws(ZMQError) {
+        guard Int(donor) < topology.peers.count, donor != me else {
+            throw ZMQError(operation: "catch-up request to peer index \(donor)", code: EINVAL)
+        }
+        let socket: ZMQSocket
+        if let existing = dealers.first(where: { $0.peer == donor }) {
+            socket = existing.socket
+        } else {
+            socket = try ZMQSocket(context, type: ZMQ_DEALER)
+            try Self.configure(socket, options)
+            if let curve {
+                try socket.setCurveClientKeys(curve.ownKeys)
+                guard let key = curve.publicKeys[donor] else {
+                    throw ZMQError(operation: "catch-up from \(topology.peers[Int(donor)].id): no public key", code: EINVAL)
+                }
+                try socket.setCurveServerKey(key)
+            }
+            try socket.connect(syncOverrides[donor] ?? topology.peers[Int(donor)].sync.description)
+            dealers.append((donor, socket))
+        }
+        // A DEALER queues while connecting; blocking is impossible with DONTWAIT (false = HWM).
+        if try socket.send(envelope.frames) {
+            stats.messagesOut += 1
+            stats.bytesOut += MessageHeader.size + envelope.body.count
+        }
+    }
+
+    func readDealer(from donor: PeerIndex, _ socket: ZMQSocket) throws(ZMQError) {
+        for _ in 0..<1000 {
+            guard let frames = try socket.receive(maxFrames: 4) else { return }
+            guard let envelope = decode(frames) else { continue }
+            guard !envelope.header.kind.isBroadcast, envelope.header.kind != .catchUpRequest,
+                  envelope.header.kind != .catchUpCredit else {
+                stats.invalidFrames += 1
+                continue
+            }
+            stats.messagesIn += 1
+            pending.append(.message(envelope, from: donor))
+        }
+    }
+
+    func broadcast(_ envelope: Envelope) throws(ZMQError) {
+        if try xpub.send(envelope.frames) {
+            stats.messagesOut += 1
+            stats.bytesOut += MessageHeader.size + envelope.body.count
+        }
+    }
+
+    /// Catch-up requests and credits: `[routing id][topic][header][body]`.
+    func readRouter() throws(ZMQError) {
+        for _ in 0..<1000 {
+            guard let frames = try router.receive(maxFrames: 5) else { return }
+            guard frames.count >= 2, let envelope = decode(frames.dropFirst()) else {
+                if frames.count < 2 { stats.invalidFrames += 1 }
+                continue
+            }
+            guard envelope.header.kind == .catchUpRequest || envelope.header.kind == .catchUpCredit else {
+                stats.invalidFrames += 1
+                continue
+            }
+            stats.messagesIn += 1
+            pending.append(.request(envelope, route: ReplyRoute(identity: frames[0])))
+        }
+    }
+
+}
