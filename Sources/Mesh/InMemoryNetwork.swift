@@ -119,6 +119,13 @@ public final class InMemoryNetwork: @unchecked Sendable {
 
     func start(_ me: PeerIndex) {
         lock.withLock {
+            if peers[Int(me)].started && peers[Int(me)].stopped {
+                // A restart (crash and rejoin in a cluster test): a new process, so new relay state
+                // and an empty inbox, like a fresh ZeroMQ transport.
+                let t = peers[Int(me)].transport
+                peers[Int(me)] = SimulatedPeer(relay: Relay(topology: topology, me: me))
+                peers[Int(me)].transport = t
+            }
             guard !peers[Int(me)].started else { return }
             peers[Int(me)].started = true
             for other in linkedPeers(of: me) where isUp(me, other) { announce(me, other, up: true) }

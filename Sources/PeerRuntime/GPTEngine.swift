@@ -133,6 +133,34 @@ public final class GPTEngine: StepEngine {
         }
     }
 
+    public func snapshot() -> [UInt8] {
+        var floats = Array(model.parameters)
+        if let adam { floats += adam.m; floats += adam.v }
+        var out = [UInt8](repeating: 0, count: 8 + 4 * floats.count)
+        out.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: UInt64(adam?.t ?? 0).littleEndian, toByteOffset: 0, as: UInt64.self)
+            for (i, f) in floats.enumerated() { raw.storeBytes(of: f.bitPattern.littleEndian, toByteOffset: 8 + 4 * i, as: UInt32.self) }
+        }
+        return out
+    }
+
+    public func restore(snapshot bytes: [UInt8]) throws {
+        let n = denseCount * (adam == nil ? 1 : 3)
+        guard bytes.count == 8 + 4 * n else { throw EngineError.badDenseBody(bytes: bytes.count, expected: 8 + 4 * n) }
+        var floats = [Float](repeating: 0, count: n)
+        let t = bytes.withUnsafeBytes { raw -> UInt64 in
+            for i in 0..<n { floats[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8 + 4 * i, as: UInt32.self))) }
+            return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        }
+        guard floats.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteDense }
+        for i in 0..<denseCount { model.parameters[i] = floats[i] }
+        if let adam {
+            adam.m = Array(floats[denseCount..<(2 * denseCount)])
+            adam.v = Array(floats[(2 * denseCount)...])
+            adam.t = Int(t)
+        }
+    }
+
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
 }
 

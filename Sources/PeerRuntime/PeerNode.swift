@@ -12,14 +12,24 @@ public struct PeerOptions: Sendable {
     public var startupGrace: Double
     /// Poll granularity of the loop (seconds).
     public var tick: Double
+    /// Steps of applied contributions every peer keeps for log replay (R).
+    public var replaySteps: Int
+    /// Bytes per snapshot chunk: small enough that a chunk never holds up ZMTP heartbeats.
+    public var snapshotChunk: Int
+    /// Give up on a silent donor after this long and ask another (seconds).
+    public var catchUpTimeout: Double
 
     public init(steps: Int, membership: MembershipConfig, deadline: TrainingRound<[UInt8]>.Deadline,
-                startupGrace: Double = 20, tick: Double = 0.02) {
+                startupGrace: Double = 20, tick: Double = 0.02, replaySteps: Int = 64, snapshotChunk: Int = 256 << 10,
+                catchUpTimeout: Double? = nil) {
         self.steps = steps
         self.membership = membership
         self.deadline = deadline
         self.startupGrace = startupGrace
         self.tick = tick
+        self.replaySteps = replaySteps
+        self.snapshotChunk = snapshotChunk
+        self.catchUpTimeout = catchUpTimeout ?? 2 * membership.deadAfter
     }
 }
 
@@ -36,6 +46,12 @@ public enum PeerError: Error, CustomStringConvertible {
 
 /// The shell of one peer: owns its transport, clock and log files, runs the pure state machines
 /// (`Membership`, `TrainingRound`) and the engine. One instance per process, driven from one thread.
+///
+/// Life of a peer: **joining** (heartbeat until everyone is heard) → **catching up** when others
+/// are ahead (log replay from a donor, or a chunked snapshot when the gap is larger than what
+/// donors retain) → **observing** (applying live steps without contributing, until the others
+/// have seen it back) → **training** → **leaving** (BYE). A peer that falls behind or whose
+/// digest disagrees with the majority goes back to catching up.
 public final class PeerNode {
     public let me: Int
     public let runID: UInt64
@@ -44,21 +60,54 @@ public final class PeerNode {
     let engine: any StepEngine
     let options: PeerOptions
     let clock: () -> Double
-    let incarnation: UInt32
+    public let incarnation: UInt32
 
     var membership: Membership
     var round: TrainingRound<[UInt8]>
+    var replayLog: ReplayLog
     var sequence: UInt64 = 0
     var lastLoss: Float = .nan
-    var lastApplied: Int = -1
+    public internal(set) var lastApplied: Int = -1
     var state: PeerState = .joining
     var bytesOut: UInt64 = 0
     var bytesIn: UInt64 = 0
     var invalidBodies = 0
+    /// Own digest before each recent step (the parameters after step-1), for the majority check.
+    var digestBefore: [Int: UInt64] = [:]
+    /// Counters for tests and the summary.
+    public internal(set) var repairs = 0
+    public internal(set) var replayedSteps = 0
+    public internal(set) var snapshotsLoaded = 0
     let rounds: JSONLWriter
     let heartbeats: JSONLWriter
     /// Set from a signal handler's thread to ask the loop to stop after the current step.
     public let stopRequested = ManagedFlag()
+    /// Called after every applied step (the shell checkpoints from here).
+    public var onApplied: ((Int) -> Void)?
+    /// Called once when the peer has heard nobody for longer than the dead timeout (failsafe).
+    public var onIsolated: (() -> Void)?
+
+    /// Where the loop is.
+    public enum Phase: Sendable, Equatable {
+        /// Heartbeating until every peer is heard and reports `training` (or the grace ends).
+        case joining(since: Double)
+        /// Fetching missed steps from `donor` (replay or snapshot).
+        case catchingUp(donor: Int, since: Double)
+        /// Applying live steps without contributing until `until`, so the others see it back first.
+        case observing(until: Double)
+        /// Running steps.
+        case training
+        /// Sent BYE; lingering briefly so it leaves before the sockets close.
+        case leaving(until: Double)
+        case done
+    }
+
+    public internal(set) var phase: Phase = .done
+    /// Next step to compute.
+    public internal(set) var nextStep = 0
+    var snapshotChunks: [Int: [UInt8]] = [:]
+    var isolatedReported = false
+    var triedDonors: Set<Int> = []
 
     /// - Parameters:
     ///   - clock: monotonic seconds (injected so tests can drive time).
@@ -76,33 +125,29 @@ public final class PeerNode {
         self.clock = clock
         membership = Membership(me: me, peers: Array(peerIDs.indices), config: options.membership)
         round = TrainingRound(me: me, deadline: options.deadline)
+        replayLog = ReplayLog(capacity: options.replaySteps)
         rounds = try JSONLWriter(url: runDirectory?.appendingPathComponent("rounds.jsonl"))
         heartbeats = try JSONLWriter(url: runDirectory?.appendingPathComponent("heartbeats.jsonl"))
     }
-
-    /// Where the loop is.
-    public enum Phase: Sendable, Equatable {
-        /// Heartbeating until every peer is heard and reports `training` (or the grace ends).
-        case joining(since: Double)
-        /// Running steps.
-        case training
-        /// Sent BYE; lingering briefly so it leaves before the sockets close.
-        case leaving(until: Double)
-        case done
-    }
-
-    public private(set) var phase: Phase = .done
-    /// Next step to compute.
-    public private(set) var nextStep = 0
 
     /// Opens the transport and starts joining at `firstStep` (a restored checkpoint's step).
     public func start(firstStep: Int = 0) throws {
         try transport.start()
         nextStep = firstStep
         lastApplied = firstStep - 1
+        round.reset(lastApplied: lastApplied)
         phase = .joining(since: clock())
         state = .joining
         sendHeartbeat(now: clock())
+    }
+
+    /// Runs to the end on the real clock. Returns the final digest.
+    @discardableResult
+    public func run(firstStep: Int = 0) throws -> UInt64 {
+        try start(firstStep: firstStep)
+        defer { if phase != .done { transport.stop(); phase = .done } }
+        while try poll(wait: options.tick) {}
+        return engine.digest()
     }
 
     /// One turn of the loop: handles what arrived (waiting up to `wait` seconds for it), advances
@@ -115,39 +160,58 @@ public final class PeerNode {
             return false
         case .joining(let since):
             pump(timeout: wait)
+            guard case .joining = phase else { return true }
             let others = peerIDs.count - 1
             let heard = membership.alivePeers.count
-            if state == .joining && heard == others { state = .training; sendHeartbeat(now: clock()) }
-            let everyoneReady = heard == others && membership.records.values.allSatisfy { $0.last?.state == .training }
-            if (state == .training && everyoneReady) || clock() - since >= options.startupGrace {
-                state = .training
-                phase = .training
+            if heard == others || clock() - since >= options.startupGrace {
+                if let donor = donorAhead() {
+                    beginCatchUp(donor: donor, snapshot: false, reason: "others are ahead")
+                } else {
+                    if state == .joining { state = .training; sendHeartbeat(now: clock()) }
+                    let everyoneReady = membership.records.values.allSatisfy { $0.last?.state == .training || $0.status != .alive }
+                    if everyoneReady || clock() - since >= options.startupGrace { phase = .training }
+                }
             }
+        case .catchingUp(let donor, let since):
+            pump(timeout: wait)
+            if case .catchingUp = phase, clock() - since >= options.catchUpTimeout || membership.status(of: donor) == .dead
+                || membership.status(of: donor) == .left {
+                log(["event": "catchup", "result": "donor silent", "donor": peerIDs[donor]])
+                triedDonors.insert(donor)
+                if let next = donorAhead(excluding: triedDonors) ?? donorAhead() {
+                    beginCatchUp(donor: next, snapshot: false, reason: "previous donor silent")
+                } else {
+                    enterObserving()
+                }
+            }
+        case .observing(let until):
+            if clock() >= until && round.openStep == nil { phase = .training }
+            try trainingTurn(wait: wait, contributing: phase == .training)
         case .training:
-            if stopRequested.value || nextStep >= options.steps {
-                if round.openStep == nil { beginLeaving(); return true }
-            }
-            if round.openStep == nil && lastApplied == nextStep - 1 && nextStep < options.steps && !stopRequested.value {
-                try beginStep(nextStep)
-            }
-            let timeout = min(wait, round.secondsUntilDeadline(now: clock()) ?? wait)
-            pump(timeout: timeout)
-            handle(round.onTick(now: clock()))
-            if let e = applyError { applyError = nil; throw e }
+            try trainingTurn(wait: wait, contributing: true)
         case .leaving(let until):
             pump(timeout: wait)
             if clock() >= until { transport.stop(); phase = .done; return false }
         }
+        checkIsolation()
         return true
     }
 
-    /// Runs to the end on the real clock. Returns the final digest.
-    @discardableResult
-    public func run(firstStep: Int = 0) throws -> UInt64 {
-        try start(firstStep: firstStep)
-        defer { if phase != .done { transport.stop(); phase = .done } }
-        while try poll(wait: options.tick) {}
-        return engine.digest()
+    func trainingTurn(wait: Double, contributing: Bool) throws {
+        if stopRequested.value || nextStep >= options.steps {
+            if round.openStep == nil { beginLeaving(); return }
+        }
+        if round.openStep == nil && lastApplied == nextStep - 1 && nextStep < options.steps && !stopRequested.value {
+            try beginStep(nextStep, contributing: contributing)
+        }
+        let timeout = min(wait, round.secondsUntilDeadline(now: clock()) ?? wait)
+        pump(timeout: timeout)
+        handle(round.onTick(now: clock()))
+        if let e = applyError { applyError = nil; throw e }
+        // Contributions two or more steps ahead of ours: the others went on without us.
+        if case .training = phase, round.hasBuffered(atOrAfter: nextStep + 2), let donor = donorAhead() {
+            beginCatchUp(donor: donor, snapshot: false, reason: "fell behind")
+        }
     }
 
     func beginLeaving() {
@@ -158,14 +222,24 @@ public final class PeerNode {
         phase = .leaving(until: clock() + 0.2)
     }
 
-    func beginStep(_ step: Int) throws {
-        let (body, loss): ([UInt8], Float)
-        do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
-        lastLoss = loss
+    func beginStep(_ step: Int, contributing: Bool) throws {
+        let expected = Set(membership.reachablePeers.filter { membership.records[$0]?.last?.state == .training })
         nextStep = step + 1
-        publish(kind: .update, step: UInt64(step), body: body)
-        handle(round.open(step: step, expected: Set(membership.reachablePeers), now: clock()))
-        handle(round.onContribution(peer: me, step: step, body, now: clock()))
+        if contributing {
+            let before = engine.digest()
+            digestBefore[step] = before
+            let (body, loss): ([UInt8], Float)
+            do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
+            lastLoss = loss
+            let full = CatchUpWire.joinUpdate(digest: before, payload: body)
+            publish(kind: .update, step: UInt64(step), body: full)
+            handle(round.open(step: step, expected: expected, now: clock()))
+            handle(round.onContribution(peer: me, step: step, full, now: clock()))
+        } else {
+            digestBefore[step] = engine.digest()
+            handle(round.open(step: step, expected: expected, now: clock(), contributing: false))
+        }
+        digestBefore = digestBefore.filter { $0.key > step - 8 }
     }
 
     var applyError: PeerError?
@@ -174,93 +248,80 @@ public final class PeerNode {
     func handle(_ directives: [TrainingRound<[UInt8]>.Directive]) {
         for d in directives {
             guard case .apply(let s, let contributions, let missing, let waited, let timedOut) = d else { continue }
-            do {
-                try engine.apply(step: s, contributions: contributions.map { (peer: $0.peer, body: $0.value) })
-            } catch {
+            var payloads: [(peer: Int, body: [UInt8])] = []
+            var digests: [(peer: Int, digest: UInt64)] = []
+            for c in contributions {
+                guard let split = try? CatchUpWire.splitUpdate(c.value) else { continue }
+                payloads.append((c.peer, split.payload))
+                digests.append((c.peer, split.digest))
+            }
+            do { try engine.apply(step: s, contributions: payloads) } catch {
                 applyError = .engine(step: s, underlying: error)
             }
+            replayLog.record(step: s, payloads)
             lastApplied = s
             let digest = engine.digest()
-            let inBytes = contributions.filter { $0.peer != me }.reduce(0) { $0 + $1.value.count }
             rounds.write([
                 "step": s, "digest": ParameterDigest.hex(digest), "loss": jsonNumber(lastLoss),
                 "contributors": contributions.map { peerIDs[$0.peer] }, "missing": missing.map { peerIDs[$0] },
-                "bytes_out": contributions.first { $0.peer == me }?.value.count ?? 0, "bytes_in": inBytes,
+                "bytes_out": contributions.first { $0.peer == me }?.value.count ?? 0,
+                "bytes_in": contributions.filter { $0.peer != me }.reduce(0) { $0 + $1.value.count },
                 "bytes_reference": engine.referenceBytesPerContribution, "bytes_dense": engine.denseBytesPerContribution,
                 "waited_ms": Int(waited * 1000), "timed_out": timedOut, "late_dropped": round.lateDropped,
-                "invalid_bodies": invalidBodies, "time_ms": wallMillis(), "peer": peerIDs[me],
+                "invalid_bodies": invalidBodies, "time_ms": wallMillis(), "peer": peerIDs[me], "phase": phaseName,
             ])
+            onApplied?(s)
+            checkMajority(step: s, digests: digests)
         }
     }
 
-    /// Drains transport events for up to `timeout` seconds and runs the membership clock.
-    func pump(timeout: Double) {
-        let events = transport.events(timeout: .milliseconds(Int64(max(0, timeout) * 1000)))
-        for e in events {
-            guard case .message(let env, _) = e else { continue }
-            let origin = Int(env.header.origin)
-            guard origin != me, origin < peerIDs.count else { continue }
-            bytesIn += UInt64(env.body.count + MessageHeader.size)
-            let now = clock()
-            switch env.header.kind {
-            case .heartbeat:
-                guard let hb = try? Heartbeat.decode(env.body, peerCount: peerIDs.count), hb.peer == origin else {
-                    invalidBodies += 1
-                    continue
-                }
-                heartbeats.write(["event": "recv", "peer": peerIDs[origin], "incarnation": hb.incarnation,
-                                  "state": hb.state.description, "step": hb.lastAppliedStep,
-                                  "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss),
-                                  "lag": Int(hb.lastAppliedStep) - lastApplied, "time_ms": wallMillis()])
-                membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
-            case .bye:
-                membershipEvents(membership.onBye(peer: origin, now: now), now: now)
-            case .update:
-                do { try engine.validate(body: env.body) } catch {
-                    invalidBodies += 1
-                    continue
-                }
-                handle(round.onContribution(peer: origin, step: Int(env.header.step), env.body, now: now))
-            default:
-                continue
+    var phaseName: String {
+        switch phase {
+        case .joining: "joining"
+        case .catchingUp: "catching-up"
+        case .observing: "observing"
+        case .training: "training"
+        case .leaving: "leaving"
+        case .done: "done"
+        }
+    }
+
+    /// Compares the digests the contributors had before step `s` with ours; if ours is in the
+    /// minority (ties: the group holding the lowest peer index wins), we diverged and repair from a
+    /// peer of the majority by snapshot.
+    func checkMajority(step s: Int, digests: [(peer: Int, digest: UInt64)]) {
+        guard let mine = digestBefore[s], digests.count >= 2 else { return }
+        var groups: [UInt64: [Int]] = [:]
+        for d in digests where d.peer != me { groups[d.digest, default: []].append(d.peer) }
+        groups[mine, default: []].append(me)
+        let best = groups.max { a, b in
+            a.value.count != b.value.count ? a.value.count < b.value.count : a.value.min()! > b.value.min()!
+        }!
+        guard best.key != mine, case .training = phase else { return }
+        repairs += 1
+        log(["event": "diverged", "step": s, "mine": ParameterDigest.hex(mine), "majority": ParameterDigest.hex(best.key),
+             "majority_peers": best.value.map { peerIDs[$0] }])
+        beginCatchUp(donor: best.value.min()!, snapshot: true, reason: "digest differs from the majority")
+    }
+
+    func checkIsolation() {
+        let silent = membership.silenceOfEveryone(now: clock())
+        if silent.isFinite && silent > options.membership.deadAfter && peerIDs.count > 1 {
+            if !isolatedReported {
+                isolatedReported = true
+                log(["event": "isolated", "silence_s": silent])
+                onIsolated?()
             }
-        }
-        let now = clock()
-        membershipEvents(membership.onTick(now: now), now: now)
-    }
-
-    func membershipEvents(_ events: [MembershipEvent], now: Double) {
-        for e in events {
-            switch e {
-            case .sendHeartbeat:
-                sendHeartbeat(now: now)
-            case .statusChanged(let p, let from, let to):
-                heartbeats.write(["event": "status", "peer": peerIDs[p], "from": from.rawValue, "to": to.rawValue,
-                                  "time_ms": wallMillis()])
-                if to == .dead || to == .left {
-                    handle(round.onPeerGone(p, now: now))
-                }
-            case .rejoined(let p, let inc):
-                heartbeats.write(["event": "rejoined", "peer": peerIDs[p], "incarnation": inc, "time_ms": wallMillis()])
-            }
+        } else {
+            isolatedReported = false
         }
     }
 
-    func sendHeartbeat(now: Double) {
-        let hb = Heartbeat(peer: me, incarnation: incarnation, state: state, lastAppliedStep: Int64(lastApplied),
-                           digest: engine.digest(), loss: lastLoss, bytesOut: bytesOut, bytesIn: bytesIn,
-                           sentAtMillis: wallMillis())
-        publish(kind: .heartbeat, step: UInt64(max(0, lastApplied)), body: hb.encode())
-        heartbeats.write(["event": "send", "peer": peerIDs[me], "state": state.description, "step": lastApplied,
-                          "time_ms": wallMillis()])
-    }
-
-    func publish(kind: MessageKind, step: UInt64, body: [UInt8]) {
-        sequence += 1
-        let env = Envelope.make(kind: kind, runID: runID, origin: PeerIndex(me), incarnation: incarnation,
-                                step: step, sequence: sequence, body: body)
-        bytesOut += UInt64(body.count + MessageHeader.size)
-        try? transport.publish(env)
+    func log(_ fields: [String: Any]) {
+        var f = fields
+        f["peer"] = f["peer"] ?? peerIDs[me]
+        f["time_ms"] = wallMillis()
+        heartbeats.write(f)
     }
 }
 

@@ -13,6 +13,13 @@ public protocol StepEngine: AnyObject {
     func validate(body: [UInt8]) throws
     /// Applies `step` with the round's contributions, sorted by peer index (own one included).
     func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws
+    /// The replicated state (parameters, and the optimizer state every replica shares, such as
+    /// AdamW's moments) as bytes, for a catch-up snapshot. Per-peer state (the DeMo residual) is
+    /// not included: a repaired peer keeps its own.
+    func snapshot() -> [UInt8]
+    /// Replaces the replicated state with a donor's snapshot; throws (changing nothing) when the
+    /// bytes do not fit this engine.
+    func restore(snapshot: [UInt8]) throws
     /// Digest of the current parameters (equal on every replica that applied the same stream).
     func digest() -> UInt64
     /// What the reference DeMo would send for one contribution (int64 index + f32 value per

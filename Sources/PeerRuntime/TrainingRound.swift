@@ -38,9 +38,13 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     /// Contributions that arrived before their round opened: step → peer → contribution.
     private var early: [Int: [Int: Contribution]] = [:]
     private var history: [Double] = []
+    /// Whether this peer contributes to the open round (false while it only observes after a
+    /// catch-up: the round then completes without it).
+    private var contributing = true
     /// Counters for rounds.jsonl.
     public private(set) var lateDropped = 0
     public private(set) var duplicatesDropped = 0
+    public private(set) var unexpectedDropped = 0
 
     public init(me: Int, deadline: Deadline, historyLength: Int = 32) {
         self.me = me
@@ -71,12 +75,14 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
 
     /// Opens the round of `step`, expecting contributions from `expected` (the own index is always
     /// added). Buffered early contributions for `step` are taken in at once.
-    public mutating func open(step: Int, expected: Set<Int>, now: Double) -> [Directive] {
+    public mutating func open(step: Int, expected: Set<Int>, now: Double, contributing: Bool = true) -> [Directive] {
         precondition(step > lastAppliedStep, "round \(step) opened after \(lastAppliedStep) was applied")
         openStep = step
-        self.expected = expected.union([me])
+        self.contributing = contributing
+        self.expected = contributing ? expected.union([me]) : expected.subtracting([me])
         openedAt = now
-        received = early.removeValue(forKey: step) ?? [:]
+        let exp = self.expected
+        received = (early.removeValue(forKey: step) ?? [:]).filter { exp.contains($0.key) }
         early = early.filter { $0.key > step }
         return completeIfReady(now: now)
     }
@@ -89,6 +95,9 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
         }
         if let s = openStep, s == step {
             if received[peer] != nil { duplicatesDropped += 1; return [] }
+            // Only the peers expected when the round opened count, so that every peer that opened
+            // the round with the same membership view applies the same set.
+            if !expected.contains(peer) && peer != me { unexpectedDropped += 1; return [] }
             received[peer] = value
             return completeIfReady(now: now)
         }
@@ -97,6 +106,18 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
         early[step, default: [:]][peer] = value
         return []
     }
+
+    /// Forgets everything about steps up to `step`: the shell moved there by catch-up (replay or
+    /// snapshot), not through rounds. Buffered contributions for later steps are kept.
+    public mutating func reset(lastApplied step: Int) {
+        openStep = nil
+        received = [:]
+        lastAppliedStep = step
+        early = early.filter { $0.key > step }
+    }
+
+    /// Whether contributions for steps at least `step` have been buffered (others are ahead).
+    public func hasBuffered(atOrAfter step: Int) -> Bool { early.keys.contains { $0 >= step } }
 
     /// A peer is no longer expected (declared dead or left): the round may complete without it.
     public mutating func onPeerGone(_ peer: Int, now: Double) -> [Directive] {
@@ -107,7 +128,7 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
 
     /// Time passes: applies the open round with whoever arrived once its deadline is over.
     public mutating func onTick(now: Double) -> [Directive] {
-        guard let s = openStep, received[me] != nil else { return [] }
+        guard let s = openStep, received[me] != nil || !contributing else { return [] }
         if now - openedAt >= currentDeadlineSeconds { return finish(step: s, now: now, timedOut: true) }
         return []
     }
@@ -119,7 +140,7 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     }
 
     private mutating func completeIfReady(now: Double) -> [Directive] {
-        guard let s = openStep, received[me] != nil else { return [] }
+        guard let s = openStep, received[me] != nil || !contributing else { return [] }
         if expected.isSubset(of: Set(received.keys)) { return finish(step: s, now: now, timedOut: false) }
         return []
     }

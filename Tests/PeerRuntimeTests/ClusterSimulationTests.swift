@@ -32,6 +32,11 @@ final class HashEngine: StepEngine {
         contributorsByStep[step] = contributions.map(\.peer)
     }
     func digest() -> UInt64 { state }
+    func snapshot() -> [UInt8] { withUnsafeBytes(of: state.littleEndian) { Array($0) } }
+    func restore(snapshot: [UInt8]) throws {
+        guard snapshot.count == 8 else { throw Bad() }
+        state = snapshot.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
     var referenceBytesPerContribution: Int { 16 }
     var denseBytesPerContribution: Int { 16 }
 }

@@ -81,3 +81,37 @@ import Testing
         #expect(d > 0.2 && d < 1.0, "deadline \(d)")
     }
 }
+
+@Suite struct TrainingRoundMembershipTests {
+    @Test func contributionsFromUnexpectedPeersDoNotCount() {
+        var r = TrainingRound<String>(me: 0, deadline: .fixed(seconds: 1))
+        _ = r.onContribution(peer: 2, step: 0, "early-unexpected", now: 0)
+        _ = r.open(step: 0, expected: [0, 1], now: 0)
+        _ = r.onContribution(peer: 3, step: 0, "unexpected", now: 0)
+        _ = r.onContribution(peer: 0, step: 0, "own", now: 0)
+        let d = r.onContribution(peer: 1, step: 0, "b", now: 0)
+        guard case .apply(_, let c, _, _, _)? = d.first else { Issue.record("not applied"); return }
+        #expect(c.map(\.peer) == [0, 1])
+        #expect(r.unexpectedDropped == 1)
+    }
+
+    @Test func observingRoundCompletesWithoutOwnContribution() {
+        var r = TrainingRound<String>(me: 0, deadline: .fixed(seconds: 1))
+        _ = r.open(step: 4, expected: [1, 2], now: 0, contributing: false)
+        _ = r.onContribution(peer: 1, step: 4, "a", now: 0)
+        let d = r.onContribution(peer: 2, step: 4, "b", now: 0)
+        guard case .apply(let s, let c, _, _, _)? = d.first else { Issue.record("not applied"); return }
+        #expect(s == 4 && c.map(\.peer) == [1, 2])
+    }
+
+    @Test func resetMovesPastCaughtUpSteps() {
+        var r = TrainingRound<String>(me: 0, deadline: .fixed(seconds: 1))
+        _ = r.onContribution(peer: 1, step: 3, "old", now: 0)
+        _ = r.onContribution(peer: 1, step: 9, "ahead", now: 0)
+        r.reset(lastApplied: 7)
+        #expect(r.lastAppliedStep == 7)
+        #expect(r.hasBuffered(atOrAfter: 9))
+        #expect(!r.hasBuffered(atOrAfter: 10))
+        if case .droppedLate? = r.onContribution(peer: 1, step: 5, "late", now: 0).first {} else { Issue.record("expected late drop") }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Membership
+import Mesh
+import Tensors
+
+extension PeerNode {
+    /// Drains transport events for up to `timeout` seconds and runs the membership clock.
+    func pump(timeout: Double) {
+        let events = transport.events(timeout: .milliseconds(Int64(max(0, timeout) * 1000)))
+        for e in events {
+            switch e {
+            case .message(let env, let from):
+                receive(env, from: Int(from))
+            case .request(let env, let route):
+                serveCatchUp(env, route: route)
+            case .neighborConnected, .neighborDisconnected:
+                continue
+            }
+        }
+        let now = clock()
+        membershipEvents(membership.onTick(now: now), now: now)
+    }
+
+    func receive(_ env: Envelope, from: Int) {
+        let origin = Int(env.header.origin)
+        guard origin < peerIDs.count else { return }
+        bytesIn += UInt64(env.body.count + MessageHeader.size)
+        let now = clock()
+        switch env.header.kind {
+        case .heartbeat:
+            guard origin != me else { return }
+            guard let hb = try? Heartbeat.decode(env.body, peerCount: peerIDs.count), hb.peer == origin else {
+                invalidBodies += 1
+                return
+            }
+            heartbeats.write(["event": "recv", "peer": peerIDs[origin], "incarnation": hb.incarnation,
+                              "state": hb.state.description, "step": hb.lastAppliedStep,
+                              "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss),
+                              "lag": Int(hb.lastAppliedStep) - lastApplied, "time_ms": wallMillis()])
+            membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
+        case .bye:
+            guard origin != me else { return }
+            membershipEvents(membership.onBye(peer: origin, now: now), now: now)
+        case .update:
+            guard origin != me else { return }
+            guard let split = try? CatchUpWire.splitUpdate(env.body), (try? engine.validate(body: split.payload)) != nil else {
+                invalidBodies += 1
+                return
+            }
+            handle(round.onContribution(peer: origin, step: Int(env.header.step), env.body, now: now))
+        case .catchUpReplay, .catchUpSnapshot, .catchUpEnd:
+            receiveCatchUp(env, from: from)
+        default:
+            return
+        }
+    }
+
+    func membershipEvents(_ events: [MembershipEvent], now: Double) {
+        for e in events {
+            switch e {
+            case .sendHeartbeat:
+                sendHeartbeat(now: now)
+            case .statusChanged(let p, let from, let to):
+                heartbeats.write(["event": "status", "peer": peerIDs[p], "from": from.rawValue, "to": to.rawValue,
+                                  "time_ms": wallMillis()])
+                if to == .dead || to == .left {
+                    handle(round.onPeerGone(p, now: now))
+                }
+            case .rejoined(let p, let inc):
+                heartbeats.write(["event": "rejoined", "peer": peerIDs[p], "incarnation": inc, "time_ms": wallMillis()])
+            }
+        }
+    }
+
+    func sendHeartbeat(now: Double) {
+        let hb = Heartbeat(peer: me, incarnation: incarnation, state: state, lastAppliedStep: Int64(lastApplied),
+                           digest: engine.digest(), loss: lastLoss, bytesOut: bytesOut, bytesIn: bytesIn,
+                           sentAtMillis: wallMillis())
+        publish(kind: .heartbeat, step: UInt64(max(0, lastApplied)), body: hb.encode())
+        heartbeats.write(["event": "send", "peer": peerIDs[me], "state": state.description, "step": lastApplied,
+                          "time_ms": wallMillis()])
+    }
+
+    func envelope(kind: MessageKind, step: UInt64, body: [UInt8]) -> Envelope {
+        sequence += 1
+        return Envelope.make(kind: kind, runID: runID, origin: PeerIndex(me), incarnation: incarnation,
+                             step: step, sequence: sequence, body: body)
+    }
+
+    func publish(kind: MessageKind, step: UInt64, body: [UInt8]) {
+        bytesOut += UInt64(body.count + MessageHeader.size)
+        try? transport.publish(envelope(kind: kind, step: step, body: body))
+    }
+
+    /// The alive, training peer furthest ahead of us (ties: lowest index), if anyone is ahead.
+    func donorAhead(excluding: Set<Int> = []) -> Int? {
+        let candidates = membership.alivePeers.compactMap { p -> (Int, Int64)? in
+            guard !excluding.contains(p), let hb = membership.records[p]?.last, hb.state == .training || hb.state == .isolated else { return nil }
+            return (p, hb.lastAppliedStep)
+        }
+        guard let best = candidates.max(by: { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 > $1.0 }), best.1 > Int64(lastApplied) else {
+            return nil
+        }
+        return best.0
+    }
+}
