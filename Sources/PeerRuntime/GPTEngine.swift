@@ -8,12 +8,14 @@ public enum EngineError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int)
     case badDenseBody(bytes: Int, expected: Int)
     case nonFiniteDense
+    case checkpointMismatch(String)
 
     public var description: String {
         switch self {
         case .nonFiniteLoss(let s): return "loss is not finite at step \(s); lower the learning rate"
         case .badDenseBody(let n, let e): return "dense gradient body has \(n) bytes, expected \(e)"
         case .nonFiniteDense: return "dense gradient body contains NaN or infinity"
+        case .checkpointMismatch(let why): return "checkpoint does not fit this run: \(why). Move it away or use the topology it was written with."
         }
     }
 }
@@ -164,3 +166,36 @@ public final class GPTEngine: StepEngine {
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
 }
 
+
+extension GPTEngine {
+    /// Everything this peer needs to resume at `step` (DESIGN §7): parameters, the DeMo residual
+    /// (which the reference loses), AdamW moments, and identifying metadata.
+    public func checkpoint(step: Int, incarnation: UInt32, runID: UInt64, extra: [String: String] = [:]) -> TrainingCheckpoint {
+        var c = TrainingCheckpoint(config: model.config, step: step, incarnation: incarnation, runID: runID,
+                                   parameters: Array(model.parameters), extra: extra)
+        c.extra["data_cursor"] = String(step)   // batches are a function of (seed, peer, step)
+        c.extra["peer_index"] = String(peer)
+        c.extra["corpus_sha256"] = sampler.corpusDigest
+        c.residual = demo?.residual
+        if let adam { c.adamM = adam.m; c.adamV = adam.v; c.adamT = adam.t }
+        return c
+    }
+
+    /// Restores a checkpoint written by `checkpoint(step:…)`; throws (changing nothing) when it does
+    /// not belong to this model and optimizer.
+    public func restore(_ c: TrainingCheckpoint) throws {
+        guard c.config == model.config else { throw EngineError.checkpointMismatch("model config \(c.config) differs from the run's \(model.config)") }
+        guard c.parameters.count == denseCount else { throw EngineError.checkpointMismatch("parameter count") }
+        if demo != nil {
+            guard let r = c.residual else { throw EngineError.checkpointMismatch("no DeMo residual in a DeMo run's checkpoint") }
+            try demo!.setResidual(r)
+        }
+        if let adam {
+            guard let m = c.adamM, let v = c.adamV else { throw EngineError.checkpointMismatch("no AdamW moments in an AdamW run's checkpoint") }
+            adam.m = m
+            adam.v = v
+            adam.t = c.adamT
+        }
+        for i in 0..<denseCount { model.parameters[i] = c.parameters[i] }
+    }
+}

@@ -27,6 +27,9 @@ public struct BatchSampler: Sendable {
     public let batchSize: Int
     public let seqLen: Int
 
+    /// SHA-256 of the corpus bytes (hex), recorded in checkpoints.
+    public var corpusDigest: String { corpus.sha256 }
+
     public init(corpus: Corpus, seed: UInt64, batchSize: Int, seqLen: Int) {
         precondition(batchSize > 0 && seqLen > 0)
         self.corpus = corpus

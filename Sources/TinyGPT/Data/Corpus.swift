@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// Errors loading a text corpus.
 public enum CorpusError: Error, CustomStringConvertible, Sendable {
@@ -33,6 +34,8 @@ public struct Corpus: Sendable {
     public let source: String
 
     public var trainCount: Int { splitIndex }
+    /// SHA-256 of the bytes (hex), computed once at load.
+    public let sha256: String
     public var validationCount: Int { bytes.count - splitIndex }
 
     /// Wraps `bytes`, requiring both splits to hold at least one window of `contextLength + 1` bytes.
@@ -45,6 +48,7 @@ public struct Corpus: Sendable {
         self.bytes = bytes
         self.splitIndex = split
         self.source = source
+        self.sha256 = SHA256Hex.hash(bytes)
     }
 
     /// Reads a text file as a corpus.
