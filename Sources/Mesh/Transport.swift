@@ -31,6 +31,8 @@ public struct TransportStats: Sendable, Equatable {
     public var duplicates = 0
     /// Messages republished for other peers.
     public var relayed = 0
+    /// Links revived by hand after libzmq gave up on them (ZAP refusal, oversized frame).
+    public var linkRevivals = 0
     /// Messages missing according to per-origin sequence numbers.
     public var sequenceGaps: UInt64 = 0
     /// The last decode error, for the human log.

@@ -1,3 +1,4 @@
+import CZMQ
 import Foundation
 import Mesh
 import Testing
@@ -28,13 +29,15 @@ import Testing
 
     /// Starts one transport per peer on ephemeral ports, connects every SUB, and waits (bounded)
     /// until every peer has seen every expected neighbour connect.
-    static func mesh(_ topology: Topology, curve: [CurveSetup]? = nil) throws -> [ZMQTransport] {
-        var options = ZMQTransportOptions()
-        options.listenOverride = .loopbackEphemeral
-        options.connectOnStart = false
-        options.pollInterval = .milliseconds(20)
+    static func mesh(_ topology: Topology, curve: [CurveSetup]? = nil,
+                     tweak: (PeerIndex, inout ZMQTransportOptions) -> Void = { _, _ in }) throws -> [ZMQTransport] {
         let transports = try topology.peers.map { peer throws -> ZMQTransport in
-            try ZMQTransport(topology: topology, me: peer.index, curve: curve?[Int(peer.index)], options: options)
+            var options = ZMQTransportOptions()
+            options.listenOverride = .loopbackEphemeral
+            options.connectOnStart = false
+            options.pollInterval = .milliseconds(20)
+            tweak(peer.index, &options)
+            return try ZMQTransport(topology: topology, me: peer.index, curve: curve?[Int(peer.index)], options: options)
         }
         for t in transports { try t.start() }
         for t in transports {
@@ -238,5 +241,75 @@ import Testing
         }
         #expect(honestEvents.isEmpty, "\(honestEvents)")
         #expect(intruderEvents.isEmpty, "\(intruderEvents)")
+    }
+}
+
+@Suite(.serialized) struct ZMQLinkRevivalTests {
+    /// An oversized frame makes the receiving SUB drop the link, and libzmq never reconnects it by
+    /// itself; the transport's link watch revives it, so later messages get through again.
+    @Test func linkCutByAnOversizedFrameIsRevived() throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false)
+        let transports = try ZMQTransportTests.mesh(topology) { peer, options in
+            options.maxFrameBytes = peer == 1 ? 64 << 10 : 8 << 20
+        }
+        defer { transports.forEach { $0.stop() } }
+        var stamper = MessageStamper(runID: topology.runID, origin: 0, incarnation: 1)
+        try transports[0].publish(stamper.stamp(.update, step: 1, body: [UInt8](repeating: 7, count: 1 << 20)))
+        var heard: [MessageKind] = []
+        for round in 0..<400 where !heard.contains(.heartbeat) {  // ≤ 400 × 20 ms
+            if round >= 10 { try transports[0].publish(stamper.stamp(.heartbeat, step: 1, body: [])) }
+            for case let .message(env, _) in transports[1].events(timeout: .milliseconds(20)) { heard.append(env.header.kind) }
+        }
+        #expect(!heard.contains(.update))  // the oversized one never arrives
+        #expect(heard.contains(.heartbeat))
+        #expect(transports[1].stats.linkRevivals >= 1)
+    }
+
+    @Test func publishingAboveOwnLimitIsRefused() throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false)
+        var options = ZMQTransportOptions()
+        options.listenOverride = .loopbackEphemeral
+        options.connectOnStart = false
+        options.maxFrameBytes = 1024
+        let t = try ZMQTransport(topology: topology, me: 0, options: options)
+        try t.start()
+        defer { t.stop() }
+        #expect(throws: MessageTooLarge.self) {
+            try t.publish(.make(kind: .update, runID: topology.runID, origin: 0, incarnation: 0, step: 0, sequence: 0,
+                                body: [UInt8](repeating: 0, count: 2000)))
+        }
+    }
+}
+
+@Suite struct LinkWatchTests {
+    @Test func revivesOnlyWhenLibzmqGaveUp() {
+        var w = LinkWatch(minBackoff: .seconds(1), maxBackoff: .seconds(4))
+        var due = false
+        w.observe(ZMQ_EVENT_DISCONNECTED, now: .zero)
+        w.observe(ZMQ_EVENT_CONNECT_RETRIED, now: .milliseconds(100))  // libzmq retries: leave it
+        due = w.takeRevival(now: .seconds(5))
+        #expect(!due)
+        w.observe(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, now: .seconds(5))    // refused: nobody retries
+        due = w.takeRevival(now: .milliseconds(5500))
+        #expect(!due)
+        due = w.takeRevival(now: .seconds(6))
+        #expect(due)
+        due = w.takeRevival(now: .seconds(7))  // once
+        #expect(!due)
+        w.observe(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, now: .seconds(7))
+        due = w.takeRevival(now: .milliseconds(8500))  // backoff doubled to 2 s
+        #expect(!due)
+        due = w.takeRevival(now: .seconds(9))
+        #expect(due)
+        w.observe(ZMQ_EVENT_HANDSHAKE_SUCCEEDED, now: .seconds(10))
+        #expect(w.backoff == .seconds(1))
+        #expect(w.reviveAt == nil)
+    }
+
+    @Test func parsesMonitorFrames() {
+        let e = MonitorEvent(frames: [[0x00, 0x02, 7, 0, 0, 0], Array("tcp://127.0.0.1:1".utf8)])
+        #expect(e?.event == ZMQ_EVENT_DISCONNECTED)
+        #expect(e?.value == 7)
+        #expect(MonitorEvent(frames: [[1, 2]]) == nil)
     }
 }
