@@ -3,10 +3,13 @@ public enum TransportEvent: Sendable, Equatable {
     /// A valid message arrived through the link to neighbour `from` (which relayed it when
     /// `envelope.header.origin != from`). Already deduplicated: each message is delivered once.
     case message(Envelope, from: PeerIndex)
-    /// Neighbour `peer` became reachable: its presence subscription reached our XPUB, or its first
-    /// message arrived on our SUB link to it.
+    /// A directly linked peer (we subscribe to it, or it subscribes to us) became reachable: its
+    /// presence subscription reached our XPUB, or its first message arrived on our SUB link to it.
+    /// Emitted once per transition, so a reconnect produces a new event.
     case neighborConnected(PeerIndex)
-    /// Neighbour `peer`'s presence subscription was withdrawn (its connection to us died).
+    /// A directly linked peer's presence subscription was withdrawn: its connection to our XPUB
+    /// died (process gone, or ZMTP heartbeats timed out). Liveness proper is the membership
+    /// layer's job (heartbeat messages); this is the transport's early hint.
     case neighborDisconnected(PeerIndex)
     /// A point-to-point catch-up message (request or credit) reached our sync endpoint; answer it
     /// with `Transport.reply(_:to:)` and `route`. The requester is `envelope.header.origin`.

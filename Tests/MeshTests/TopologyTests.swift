@@ -47,6 +47,10 @@ import Testing
         #expect(t.optimizer.warmup == 20)
     }
 
+    @Test func hostAddressesIncludeLoopback() {
+        #expect(HostAddresses.current().contains("127.0.0.1"))
+    }
+
     @Test func runIDIsStableAndSensitive() throws {
         let a = try Self.shipped("local4.yaml")
         // Pinned: the FNV-1a input format is part of the protocol; changing it splits runs.

@@ -111,6 +111,30 @@ import Testing
         #expect(transports.map { $0.stats.duplicates }.reduce(0, +) >= 4)
     }
 
+    /// Eight peers, two neighbours each: the far side is four relays away. Three rounds of
+    /// UPDATEs from everyone; each peer must get each (origin, step) exactly once.
+    @Test func ringOfEightRelaysAcrossFourHops() throws {
+        let topology = try Self.topology(8, ring: true)
+        let transports = try Self.mesh(topology)
+        defer { transports.forEach { $0.stop() } }
+        var stampers = transports.map { MessageStamper(runID: topology.runID, origin: $0.me, incarnation: 1) }
+        for step in 0..<3 as Range<UInt64> {
+            for (i, t) in transports.enumerated() { try t.publish(stampers[i].stamp(.update, step: step, body: [UInt8(i)])) }
+        }
+        var got = [[String]](repeating: [], count: 8)
+        for _ in 0..<300 where got.contains(where: { $0.count < 21 }) {
+            for (i, t) in transports.enumerated() {
+                for case let .message(env, _) in t.events(timeout: .milliseconds(5)) { got[i].append("\(env.header.origin)@\(env.header.step)") }
+            }
+        }
+        for (i, t) in transports.enumerated() {
+            for case let .message(env, _) in t.events(timeout: .milliseconds(50)) { got[i].append("\(env.header.origin)@\(env.header.step)") }
+        }
+        for (i, list) in got.enumerated() {
+            #expect(list.count == 21 && Set(list).count == 21, "peer \(i): \(list.count) messages, \(Set(list).count) distinct")
+        }
+    }
+
     @Test func curveMeshDeliversBetweenListedPeers() throws {
         let topology = try Self.topology(2, ring: false, curve: true)
         let keys = try (0..<2).map { _ in try CurveKeyPair.generate() }
