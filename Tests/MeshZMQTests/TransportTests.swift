@@ -186,9 +186,16 @@ import Testing
 }
 
 @Suite(.serialized) struct ZMQCatchUpAndPresenceTests {
-    @Test func catchUpRequestAndReplyOverRouterDealer() throws {
-        let topology = try ZMQTransportTests.topology(2, ring: false)
-        let transports = try ZMQTransportTests.mesh(topology)
+    @Test(arguments: [false, true])
+    func catchUpRequestAndReplyOverRouterDealer(curve: Bool) throws {
+        let topology = try ZMQTransportTests.topology(2, ring: false, curve: curve)
+        var setups: [CurveSetup]?
+        if curve {
+            let keys = try (0..<2).map { _ in try CurveKeyPair.generate() }
+            let publicKeys: [PeerIndex: String] = [0: keys[0].publicKey, 1: keys[1].publicKey]
+            setups = keys.map { CurveSetup(ownKeys: $0, publicKeys: publicKeys) }
+        }
+        let transports = try ZMQTransportTests.mesh(topology, curve: setups)
         defer { transports.forEach { $0.stop() } }
         let (asker, donor) = (transports[0], transports[1])
         asker.setSyncEndpoint(of: 1, try #require(donor.boundEndpoints).sync)
