@@ -56,7 +56,8 @@ public struct TransportStats: Sendable, Equatable {
 /// - `publish` never blocks on the network: it queues the envelope for every subscriber. Delivery
 ///   is best effort (pub/sub may drop); sequence numbers reveal losses.
 /// - `events(timeout:)` returns what arrived since the last call, oldest first, waiting at most
-///   `timeout` for the first one (implementations driven by a manual clock do not wait).
+///   `timeout` for the first one (implementations driven by a manual clock do not wait). Events
+///   accumulate until drained: call it regularly (between steps at least).
 /// - Relaying for partial meshes and deduplication happen inside the transport.
 /// - Catch-up traffic is point-to-point (`request`/`reply`, DEALER → ROUTER over ZeroMQ): never
 ///   relayed, never deduplicated, delivered in order per pair (TCP), and not subject to PUB drops.
