@@ -63,7 +63,7 @@ public struct RelayFilter: Sendable {
             state = OriginState(incarnation: header.incarnation, newestStep: header.step)
         }
         defer { origins[header.origin] = state }
-        if header.step + stepWindow < state.newestStep { return .stale }
+        if isBeyondWindow(header.step, newest: state.newestStep) { return .stale }
         guard state.seen.insert(key).inserted else { return .duplicate }
         state.order.append(key)
         state.newestStep = max(state.newestStep, header.step)
@@ -71,11 +71,17 @@ public struct RelayFilter: Sendable {
         return .new
     }
 
+    /// `step` is more than `stepWindow` behind `newest`. Written without addition: steps come off
+    /// the wire and may be anywhere up to `UInt64.max`.
+    private func isBeyondWindow(_ step: UInt64, newest: UInt64) -> Bool {
+        newest > stepWindow && step < newest - stepWindow
+    }
+
     private func evict(_ state: inout OriginState) {
         while state.head < state.order.count {
             let oldest = state.order[state.head]
             let tooMany = state.seen.count > capacityPerOrigin
-            let tooOld = oldest.step + stepWindow < state.newestStep
+            let tooOld = isBeyondWindow(oldest.step, newest: state.newestStep)
             guard tooMany || tooOld else { break }
             state.seen.remove(oldest)
             state.head += 1

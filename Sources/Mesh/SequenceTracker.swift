@@ -52,20 +52,30 @@ public struct SequenceTracker: Sendable {
             state.window = advance >= 64 ? 1 : (state.window << advance) | 1
             state.highest = sequence
             if advance == 1 { return .inOrder }
-            gapsByOrigin[origin, default: 0] += advance - 1
+            // Saturating: sequence numbers come off the wire and may jump anywhere.
+            gapsByOrigin[origin] = (gapsByOrigin[origin] ?? 0).saturatingAdd(advance - 1)
             return .gap(missing: advance - 1)
         }
         let age = state.highest - sequence
         guard age < 64, state.window & (1 << age) == 0 else {
-            duplicatesByOrigin[origin, default: 0] += 1
+            duplicatesByOrigin[origin] = (duplicatesByOrigin[origin] ?? 0).saturatingAdd(1)
             return .duplicate
         }
         state.window |= 1 << age
-        // It had been counted as missing; it is not any more.
-        gapsByOrigin[origin, default: 1] -= 1
+        // Counted as missing when it was skipped; not any more. (A number below the first one
+        // heard was never counted: hence the guard.)
+        if let gaps = gapsByOrigin[origin], gaps > 0 { gapsByOrigin[origin] = gaps - 1 }
         return .late
     }
 
     /// Total messages still counted as missing, over all origins.
-    public var totalGaps: UInt64 { gapsByOrigin.values.reduce(0, +) }
+    public var totalGaps: UInt64 { gapsByOrigin.values.reduce(0) { $0.saturatingAdd($1) } }
+}
+
+extension UInt64 {
+    /// Addition that stops at `UInt64.max` instead of trapping.
+    func saturatingAdd(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
 }

@@ -3,10 +3,13 @@ public enum TransportEvent: Sendable, Equatable {
     /// A valid message arrived through the link to neighbour `from` (which relayed it when
     /// `envelope.header.origin != from`). Already deduplicated: each message is delivered once.
     case message(Envelope, from: PeerIndex)
-    /// Neighbour `peer` became reachable: its presence subscription reached our XPUB, or its first
-    /// message arrived on our SUB link to it.
+    /// A directly linked peer (we subscribe to it, or it subscribes to us) became reachable: its
+    /// presence subscription reached our XPUB, or its first message arrived on our SUB link to it.
+    /// Emitted once per transition, so a reconnect produces a new event.
     case neighborConnected(PeerIndex)
-    /// Neighbour `peer`'s presence subscription was withdrawn (its connection to us died).
+    /// A directly linked peer's presence subscription was withdrawn: its connection to our XPUB
+    /// died (process gone, or ZMTP heartbeats timed out). Liveness proper is the membership
+    /// layer's job (heartbeat messages); this is the transport's early hint.
     case neighborDisconnected(PeerIndex)
     /// A point-to-point catch-up message (request or credit) reached our sync endpoint; answer it
     /// with `Transport.reply(_:to:)` and `route`. The requester is `envelope.header.origin`.
@@ -31,6 +34,8 @@ public struct TransportStats: Sendable, Equatable {
     public var duplicates = 0
     /// Messages republished for other peers.
     public var relayed = 0
+    /// Links revived by hand after libzmq gave up on them (ZAP refusal, oversized frame).
+    public var linkRevivals = 0
     /// Messages missing according to per-origin sequence numbers.
     public var sequenceGaps: UInt64 = 0
     /// The last decode error, for the human log.
@@ -51,7 +56,8 @@ public struct TransportStats: Sendable, Equatable {
 /// - `publish` never blocks on the network: it queues the envelope for every subscriber. Delivery
 ///   is best effort (pub/sub may drop); sequence numbers reveal losses.
 /// - `events(timeout:)` returns what arrived since the last call, oldest first, waiting at most
-///   `timeout` for the first one (implementations driven by a manual clock do not wait).
+///   `timeout` for the first one (implementations driven by a manual clock do not wait). Events
+///   accumulate until drained: call it regularly (between steps at least).
 /// - Relaying for partial meshes and deduplication happen inside the transport.
 /// - Catch-up traffic is point-to-point (`request`/`reply`, DEALER → ROUTER over ZeroMQ): never
 ///   relayed, never deduplicated, delivered in order per pair (TCP), and not subject to PUB drops.

@@ -43,13 +43,13 @@ struct YAMLFields {
 
     func has(_ key: String) -> Bool { entries[key] != nil }
 
+    /// The value of `key`; absent or a bare `null`/`~`/empty counts as missing.
     func node(_ key: String) throws(TopologyError) -> Node {
-        guard let node = entries[key], node.null == nil || node.scalar?.style != .plain else {
-            throw error(key, .missing)
-        }
+        guard let node = optionalNode(key) else { throw error(key, .missing) }
         return node
     }
 
+    /// The value of `key`, or nil when absent or a bare null (a quoted "null" is a string).
     func optionalNode(_ key: String) -> Node? {
         guard let node = entries[key] else { return nil }
         if let scalar = node.scalar, scalar.style == .plain, node.null != nil { return nil }

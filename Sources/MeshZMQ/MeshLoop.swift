@@ -14,8 +14,11 @@ final class MeshLoop {
     let zap: ZAPHandler?
     let xpub: ZMQSocket
     let router: ZMQSocket
-    /// SUB per neighbour and the endpoint it is connected to.
-    private var subs: [(peer: PeerIndex, socket: ZMQSocket, endpoint: String?)] = []
+    /// One SUB per neighbour, with its monitor and revival state.
+    private var subs: [SubLink] = []
+    /// Monotonic time base for `LinkWatch`.
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
     /// DEALER per donor we asked for catch-up, made on first use.
     var dealers: [(peer: PeerIndex, socket: ZMQSocket)] = []
     /// Sync endpoints that differ from the topology's (tests with ephemeral ports).
@@ -38,6 +41,7 @@ final class MeshLoop {
         self.curve = curve
         self.shared = shared
         self.context = context
+        self.started = clock.now
         self.runID = topology.runID
         self.relay = Relay(topology: topology, me: me, filter: RelayFilter(stepWindow: options.relayStepWindow))
         if let curve {
@@ -74,7 +78,11 @@ final class MeshLoop {
             }
             // Nobody publishes on our presence topic: it tells the neighbour's XPUB who we are.
             try sub.set(ZMQ_SUBSCRIBE, bytes: Topic.presence(of: me))
-            subs.append((neighbor, sub, nil))
+            let events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED | ZMQ_EVENT_CONNECT_RETRIED
+                | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+            let monitor = try sub.monitor(name: "sub-\(neighbor)", events: events)
+            subs.append(SubLink(peer: neighbor, socket: sub, monitor: monitor, endpoint: nil, watch: LinkWatch()))
         }
     }
 
@@ -122,6 +130,8 @@ final class MeshLoop {
             let routerSlot = poller.add(router)
             let subBase = poller.count
             for sub in subs { poller.add(sub.socket) }
+            let monitorBase = poller.count
+            for sub in subs { poller.add(sub.monitor) }
             let dealerBase = poller.count
             let dealersNow = dealers
             for dealer in dealersNow { poller.add(dealer.socket) }
@@ -143,6 +153,23 @@ final class MeshLoop {
             if poller.isReadable(routerSlot) { try readRouter() }
             for (offset, sub) in subs.enumerated() where poller.isReadable(subBase + offset) {
                 try readSub(from: sub.peer, sub.socket)
+            }
+            let now = clock.now - started
+            for i in subs.indices {
+                if poller.isReadable(monitorBase + i) {
+                    while let frames = try subs[i].monitor.receive(maxFrames: 2) {
+                        if let event = MonitorEvent(frames: frames) { subs[i].watch.observe(event.event, now: now) }
+                    }
+                }
+                if subs[i].watch.takeRevival(now: now), let endpoint = subs[i].endpoint {
+                    do {
+                        try connect(subs[i].peer, endpoint)
+                        stats.linkRevivals += 1
+                    } catch {
+                        stats.failedOperations += 1
+                        stats.lastFailure = error.description
+                    }
+                }
             }
             flush()
         }
@@ -230,7 +257,10 @@ final class MeshLoop {
     /// Closes every socket on this (the owning) thread; the ZAP handler last, so handshakes
     /// in progress are answered until the servers are gone.
     func close() {
-        for sub in subs { sub.socket.close() }
+        for sub in subs {
+            sub.monitor.close()
+            sub.socket.close()
+        }
         subs.removeAll()
         for dealer in dealers { dealer.socket.close() }
         dealers.removeAll()
@@ -238,4 +268,14 @@ final class MeshLoop {
         router.close()
         zap?.socket.close()
     }
+}
+
+/// A SUB connected to one neighbour's XPUB.
+struct SubLink {
+    let peer: PeerIndex
+    let socket: ZMQSocket
+    /// PAIR reading the SUB's monitor events.
+    let monitor: ZMQSocket
+    var endpoint: String?
+    var watch: LinkWatch
 }

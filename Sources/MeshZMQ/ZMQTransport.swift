@@ -116,7 +116,11 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
     }
 
     /// Queues `envelope` for broadcast on our XPUB. Never blocks; throws `TransportStopped` after stop.
+    /// Throws `MessageTooLarge` for a body above `options.maxFrameBytes` (peers would drop the link).
     public func publish(_ envelope: Envelope) throws {
+        guard Int64(envelope.body.count) <= options.maxFrameBytes else {
+            throw MessageTooLarge(bytes: envelope.body.count, limit: options.maxFrameBytes)
+        }
         guard shared.enqueue(.publish(envelope)) else { throw TransportStopped() }
     }
 
@@ -149,5 +153,16 @@ extension ZMQTransport {
         }
         let curve = topology.security.curve ? try CurveSetup.load(topology: topology, me: me) : nil
         return try ZMQTransport(topology: topology, me: me, curve: curve, options: options)
+    }
+}
+
+/// A message body larger than the frame limit (`ZMQTransportOptions.maxFrameBytes`): receivers
+/// would close the connection on it. Split it (catch-up snapshots go in chunks) or raise the limit
+/// on every peer.
+public struct MessageTooLarge: Error, Sendable, Equatable, CustomStringConvertible {
+    public var bytes: Int
+    public var limit: Int64
+    public var description: String {
+        "message body of \(bytes) bytes exceeds the \(limit)-byte frame limit; send it in chunks or raise maxFrameBytes on every peer"
     }
 }

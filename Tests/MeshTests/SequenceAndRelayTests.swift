@@ -60,3 +60,32 @@ import Testing
         #expect(noRelay.decide(header(0, step: 1, seq: 1)) == .deliver(forward: false))
     }
 }
+
+/// Headers come off the wire: extreme steps and sequence numbers must never trap.
+@Suite struct HostileHeaderTests {
+    @Test func extremeValuesNeverTrap() throws {
+        let ring = try TopologyTests.shipped("ring8.yaml")
+        var relay = Relay(topology: ring, me: 3)
+        var tracker = SequenceTracker()
+        var rng = SplitMix64(seed: 42)
+        let extremes: [UInt64] = [0, 1, 63, 64, 65, UInt64.max - 64, UInt64.max - 1, UInt64.max]
+        for i in 0..<5000 {
+            let pick = { (r: inout SplitMix64) -> UInt64 in
+                r.next() % 2 == 0 ? extremes[Int(r.next() % UInt64(extremes.count))] : r.next()
+            }
+            let header = MessageHeader(kind: [.heartbeat, .update, .bye][i % 3], runID: 1,
+                                       origin: PeerIndex(rng.next() % 8), incarnation: UInt32(rng.next() % 3),
+                                       step: pick(&rng), sequence: pick(&rng), body: [])
+            _ = relay.decide(header)
+            _ = tracker.observe(origin: header.origin, incarnation: header.incarnation, sequence: header.sequence)
+        }
+        _ = tracker.totalGaps
+    }
+
+    @Test func reorderedFirstMessagesDoNotUnderflow() {
+        var t = SequenceTracker()
+        #expect(t.observe(origin: 0, incarnation: 0, sequence: 10) == .first)
+        #expect(t.observe(origin: 0, incarnation: 0, sequence: 9) == .late)  // overtaken via a relay
+        #expect(t.totalGaps == 0)
+    }
+}

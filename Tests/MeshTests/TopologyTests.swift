@@ -47,6 +47,10 @@ import Testing
         #expect(t.optimizer.warmup == 20)
     }
 
+    @Test func hostAddressesIncludeLoopback() {
+        #expect(HostAddresses.current().contains("127.0.0.1"))
+    }
+
     @Test func runIDIsStableAndSensitive() throws {
         let a = try Self.shipped("local4.yaml")
         // Pinned: the FNV-1a input format is part of the protocol; changing it splits runs.
@@ -217,4 +221,24 @@ import Testing
 
 extension TopologyError.Problem {
     var isSyntax: Bool { if case .syntax = self { true } else { false } }
+}
+
+extension TopologyValidationTests {
+    @Test func nullCountsAsMissingAndExplicitModelIsChecked() {
+        let e = failure(replacing("steps: 10", "steps: ~"))
+        #expect(e?.field == "steps" && e?.problem == .missing)
+        let model = replacing("  preset: tiny", "  n_layer: 2\n  n_head: 3\n  n_embd: 64\n  block_size: 32")
+        #expect(failure(model)?.field == "model.n_embd")  // 64 is not a multiple of 3
+        let ok = replacing("  preset: tiny", "  n_layer: 2\n  n_head: 4\n  n_embd: 64\n  block_size: 32")
+        #expect(failure(ok) == nil)
+        #expect(failure(replacing("  preset: tiny", "  n_layer: 2"))?.field == "model.n_head")
+    }
+
+    @Test func heartbeatOrderAndFixedDeadline() {
+        #expect(failure(replacing("  interval: 250ms", "  interval: 250ms\n  suspect_after: 100ms"))?.field == "heartbeat.suspect_after")
+        let fixed = replacing("steps: 10", "steps: 10\nround: { deadline: 2s, max_deadline: 5s }")
+        #expect(failure(fixed) == nil)
+        let tooLong = replacing("steps: 10", "steps: 10\nround: { deadline: 20s, max_deadline: 5s }")
+        #expect(failure(tooLong)?.field == "round.deadline")
+    }
 }

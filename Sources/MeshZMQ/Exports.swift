@@ -1,2 +1,0 @@
-// MeshZMQ: see ZMQError.swift, ZMQSocket.swift, ZMQTransport.swift.
-import Mesh
