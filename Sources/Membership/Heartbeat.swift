@@ -1,6 +1,6 @@
 /// What a peer says it is doing, carried in its heartbeats.
 public enum PeerState: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    case joining = 0, catchingUp = 1, training = 2, isolated = 3, leaving = 4
+    case joining = 0, catchingUp = 1, training = 2, isolated = 3, leaving = 4, observing = 5
 
     public var description: String {
         switch self {
@@ -9,6 +9,7 @@ public enum PeerState: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .training: "training"
         case .isolated: "isolated"
         case .leaving: "leaving"
+        case .observing: "observing"
         }
     }
 }
@@ -31,9 +32,13 @@ public struct Heartbeat: Sendable, Equatable {
     public var bytesIn: UInt64
     /// Sender's wall time in milliseconds since 1970 (for logs only; never trusted for timeouts).
     public var sentAtMillis: UInt64
+    /// Bit i set: the sender currently hears peer i (peers 0–55; higher indices are not reported).
+    /// A peer coming back waits until everyone reports hearing it before it contributes again.
+    public var heard: UInt64 = 0
 
     public init(peer: Int, incarnation: UInt32, state: PeerState, lastAppliedStep: Int64, digest: UInt64,
-                loss: Float, bytesOut: UInt64, bytesIn: UInt64, sentAtMillis: UInt64) {
+                loss: Float, bytesOut: UInt64, bytesIn: UInt64, sentAtMillis: UInt64, heard: UInt64 = 0) {
+        self.heard = heard
         self.peer = peer
         self.incarnation = incarnation
         self.state = state
@@ -45,7 +50,9 @@ public struct Heartbeat: Sendable, Equatable {
         self.sentAtMillis = sentAtMillis
     }
 
-    public static let encodedSize = 2 + 4 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 7  // 7 reserved bytes, zero
+    public static let encodedSize = 2 + 4 + 1 + 8 + 8 + 4 + 8 + 8 + 8 + 7  // last 7 bytes: the `heard` bitmap
+    /// Peers the `heard` bitmap can name.
+    public static let heardCapacity = 56
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = []
@@ -60,11 +67,14 @@ public struct Heartbeat: Sendable, Equatable {
         put(bytesOut)
         put(bytesIn)
         put(sentAtMillis)
-        out.append(contentsOf: [UInt8](repeating: 0, count: 7))
+        for k in 0..<7 { out.append(UInt8(truncatingIfNeeded: heard >> (8 * UInt64(k)))) }
         return out
     }
 
     /// Errors decoding a heartbeat body.
+    /// Whether the sender reports hearing `peer` (always true beyond the bitmap's capacity).
+    public func hears(_ peer: Int) -> Bool { peer >= Self.heardCapacity || heard & (1 << UInt64(peer)) != 0 }
+
     public enum DecodeError: Error, Equatable, Sendable, CustomStringConvertible {
         case wrongLength(Int)
         case unknownState(UInt8)
@@ -101,7 +111,11 @@ public struct Heartbeat: Sendable, Equatable {
         let digest = get(UInt64.self)
         let loss = Float(bitPattern: get(UInt32.self))
         let out = get(UInt64.self), inn = get(UInt64.self), at = get(UInt64.self)
-        return Heartbeat(peer: peer, incarnation: inc, state: state, lastAppliedStep: step, digest: digest,
-                         loss: loss, bytesOut: out, bytesIn: inn, sentAtMillis: at)
+        var heard: UInt64 = 0
+        for k in 0..<7 { heard |= UInt64(b[i + k]) << (8 * UInt64(k)) }
+        var hb = Heartbeat(peer: peer, incarnation: inc, state: state, lastAppliedStep: step, digest: digest,
+                           loss: loss, bytesOut: out, bytesIn: inn, sentAtMillis: at)
+        hb.heard = heard
+        return hb
     }
 }

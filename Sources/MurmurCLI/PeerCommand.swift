@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpointing
 import Foundation
 import Logging
 import Mesh
@@ -55,17 +56,52 @@ struct PeerCommand: ParsableCommand {
         let curve = topo.security.curve ? try CurveSetup.load(topology: topo, me: me) : nil
         let transport = try ZMQTransport(topology: topo, me: me, curve: curve)
         let dir = URL(fileURLWithPath: runDir ?? (topo.checkpoint.dir as NSString).appendingPathComponent(id))
+        // Restore: the newest checkpoint that verifies (corrupt ones are reported and skipped).
+        let store = CheckpointStore(directory: dir.appendingPathComponent("checkpoints"), keep: topo.checkpoint.keep)
+        var firstStep = 0
+        var skippedNotes: [String] = []
+        if !store.list().isEmpty {
+            do {
+                let r = try store.loadNewest { _, bytes -> TrainingCheckpoint in
+                    let c = try TrainingCheckpoint.decode(Data(bytes))
+                    guard c.runID == topo.runID else { throw EngineError.checkpointMismatch("it belongs to another run (run id \(c.runID))") }
+                    return c
+                }
+                try engine.restore(r.value)
+                firstStep = r.value.step
+                skippedNotes = r.skipped
+                logger.info("restored \(r.url.lastPathComponent): step \(firstStep)")
+            } catch {
+                logger.warning("no usable checkpoint, starting from step 0: \(error)")
+            }
+            for s in skippedNotes { logger.warning("skipped checkpoint \(s)") }
+        }
+        let incarnation = Self.bumpIncarnation(dir)
         let start = DispatchTime.now().uptimeNanoseconds
-        let node = try PeerNode(me: Int(me), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: 1,
+        let node = try PeerNode(me: Int(me), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: incarnation,
                                 transport: transport, engine: engine, options: PeerSetup.options(topo), runDirectory: dir,
                                 clock: { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 })
+        func save(_ step: Int, _ why: String) {
+            do {
+                let bytes = try engine.checkpoint(step: step, incarnation: incarnation, runID: topo.runID, extra: ["peer": id]).encoded()
+                let url = try store.save([UInt8](bytes), step: step)
+                node.note(["event": "checkpoint", "step": step, "reason": why, "file": url.lastPathComponent, "bytes": bytes.count])
+            } catch {
+                logger.error("checkpoint at step \(step) failed: \(error)")
+            }
+        }
+        for s in skippedNotes { node.note(["event": "checkpoint-skipped", "detail": s]) }
+        let every = max(1, topo.checkpoint.every)
+        node.onApplied = { s in if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") } }
+        node.onIsolated = { [unowned node] in save(node.lastApplied + 1, "failsafe: heard nobody for longer than the dead timeout") }
         let stop = node.stopRequested
         let signals = SignalWatch { stop.set() }
         defer { signals.cancel() }
         let parentWatch = watchParent ? ParentWatch { stop.set() } : nil
         defer { parentWatch?.cancel() }
         logger.info("peer \(id) (#\(me)) of run \(topo.run): \(config.nLayer) layers, \(model.parameterCount) parameters, \(topo.optimizer.kind.rawValue), \(topo.steps) steps; logs in \(dir.path)")
-        let digest = try node.run()
+        let digest = try node.run(firstStep: firstStep)
+        save(node.lastApplied + 1, node.stopRequested.value ? "stopped by signal" : "end of run")
         let val: Float? = evalBatches > 0 ? Evaluator(model: model, sampler: sampler, batches: evalBatches).loss() : nil
         logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in")
         let summary: [String: Any] = [
@@ -76,6 +112,19 @@ struct PeerCommand: ParsableCommand {
         ]
         try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
             .write(to: dir.appendingPathComponent("summary.json"), options: .atomic)
+    }
+}
+
+extension PeerCommand {
+    /// Reads, increments and writes RUN_DIR/incarnation: every start of a peer is a new life, so
+    /// the others can tell a restart from a stale message.
+    static func bumpIncarnation(_ dir: URL) -> UInt32 {
+        let url = dir.appendingPathComponent("incarnation")
+        let old = (try? String(contentsOf: url, encoding: .utf8)).flatMap { UInt32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        let new = old &+ 1
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try? AtomicFile.write(Array("\(new)\n".utf8), to: url)
+        return new
     }
 }
 

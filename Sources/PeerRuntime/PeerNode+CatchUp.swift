@@ -137,10 +137,10 @@ extension PeerNode {
     /// couple of heartbeats, so that every other peer expects us before our first contribution.
     func enterObserving() {
         triedDonors = []
-        state = .training
+        state = .observing
         round.reset(lastApplied: lastApplied)
         nextStep = lastApplied + 1
         sendHeartbeat(now: clock())
-        phase = .observing(until: clock() + 2 * options.membership.heartbeatInterval)
+        phase = .observing
     }
 }

@@ -47,6 +47,16 @@ extension PeerNode {
                 invalidBodies += 1
                 return
             }
+            if case .observing = phase, round.openStep == Int(env.header.step), round.expected.contains(origin) {
+                // The last awaited trainer's UPDATE of an observed round: join only if every trainer
+                // lists us (other observers are not waited for; they decide the same way).
+                var arrived = round.received
+                arrived[origin] = env.body
+                let trainers = round.expected.filter { isTraining($0) || $0 == origin }
+                if trainers.allSatisfy({ arrived[$0] != nil }), trainers.allSatisfy({ listsMe(arrived[$0]!) }) {
+                    do { try joinOpenRound() } catch { applyError = error as? PeerError ?? .engine(step: Int(env.header.step), underlying: error) }
+                }
+            }
             handle(round.onContribution(peer: origin, step: Int(env.header.step), env.body, now: now))
         case .catchUpReplay, .catchUpSnapshot, .catchUpEnd:
             receiveCatchUp(env, from: from)
@@ -75,7 +85,8 @@ extension PeerNode {
     func sendHeartbeat(now: Double) {
         let hb = Heartbeat(peer: me, incarnation: incarnation, state: state, lastAppliedStep: Int64(lastApplied),
                            digest: engine.digest(), loss: lastLoss, bytesOut: bytesOut, bytesIn: bytesIn,
-                           sentAtMillis: wallMillis())
+                           sentAtMillis: wallMillis(),
+                           heard: membership.alivePeers.filter { $0 < Heartbeat.heardCapacity }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) })
         publish(kind: .heartbeat, step: UInt64(max(0, lastApplied)), body: hb.encode())
         heartbeats.write(["event": "send", "peer": peerIDs[me], "state": state.description, "step": lastApplied,
                           "time_ms": wallMillis()])
@@ -92,10 +103,16 @@ extension PeerNode {
         try? transport.publish(envelope(kind: kind, step: step, body: body))
     }
 
+    /// Whether every alive peer reports hearing us (so our UPDATEs will reach them).
+    var everyoneHearsMe: Bool {
+        membership.alivePeers.allSatisfy { membership.records[$0]?.last?.hears(me) ?? false }
+    }
+
     /// The alive, training peer furthest ahead of us (ties: lowest index), if anyone is ahead.
     func donorAhead(excluding: Set<Int> = []) -> Int? {
         let candidates = membership.alivePeers.compactMap { p -> (Int, Int64)? in
-            guard !excluding.contains(p), let hb = membership.records[p]?.last, hb.state == .training || hb.state == .isolated else { return nil }
+            guard !excluding.contains(p), let hb = membership.records[p]?.last,
+                  hb.state == .training || hb.state == .isolated || hb.state == .observing else { return nil }
             return (p, hb.lastAppliedStep)
         }
         guard let best = candidates.max(by: { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 > $1.0 }), best.1 > Int64(lastApplied) else {

@@ -93,8 +93,8 @@ public final class PeerNode {
         case joining(since: Double)
         /// Fetching missed steps from `donor` (replay or snapshot).
         case catchingUp(donor: Int, since: Double)
-        /// Applying live steps without contributing until `until`, so the others see it back first.
-        case observing(until: Double)
+        /// Applying live steps without contributing, until the others' UPDATEs show they expect it.
+        case observing
         /// Running steps.
         case training
         /// Sent BYE; lingering briefly so it leaves before the sockets close.
@@ -168,7 +168,8 @@ public final class PeerNode {
                     beginCatchUp(donor: donor, snapshot: false, reason: "others are ahead")
                 } else {
                     if state == .joining { state = .training; sendHeartbeat(now: clock()) }
-                    let everyoneReady = membership.records.values.allSatisfy { $0.last?.state == .training || $0.status != .alive }
+                    let everyoneReady = everyoneHearsMe
+                        && membership.records.values.allSatisfy { $0.last?.state == .training || $0.status != .alive }
                     if everyoneReady || clock() - since >= options.startupGrace { phase = .training }
                 }
             }
@@ -184,9 +185,10 @@ public final class PeerNode {
                     enterObserving()
                 }
             }
-        case .observing(let until):
-            if clock() >= until && round.openStep == nil { phase = .training }
-            try trainingTurn(wait: wait, contributing: phase == .training)
+        case .observing:
+            // Leaves for .training only by joining a round whose other contributors expect us
+            // (`joinOpenRound`, `beginStep`): then all of them wait for our contribution.
+            try trainingTurn(wait: wait, contributing: false)
         case .training:
             try trainingTurn(wait: wait, contributing: true)
         case .leaving(let until):
@@ -223,23 +225,53 @@ public final class PeerNode {
     }
 
     func beginStep(_ step: Int, contributing: Bool) throws {
-        let expected = Set(membership.reachablePeers.filter { membership.records[$0]?.last?.state == .training })
+        // Observers are expected too: they join as soon as every trainer lists them.
+        let expected = Set(membership.reachablePeers.filter { isTraining($0) || isObserving($0) })
         nextStep = step + 1
-        if contributing {
-            let before = engine.digest()
-            digestBefore[step] = before
-            let (body, loss): ([UInt8], Float)
-            do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
-            lastLoss = loss
-            let full = CatchUpWire.joinUpdate(digest: before, payload: body)
-            publish(kind: .update, step: UInt64(step), body: full)
+        digestBefore[step] = engine.digest()
+        digestBefore = digestBefore.filter { $0.key > step - 8 }
+        // An observer joins a step only when every peer it waits for has published and all of them
+        // expect it: then they all wait for its contribution and all apply the same set.
+        let buffered = round.buffered(step: step)
+        let trainers = expected.filter(isTraining)
+        let expectedByOthers = !trainers.isEmpty && trainers.allSatisfy { p in buffered[p].map(listsMe) ?? false }
+        if contributing || expectedByOthers {
+            if !contributing { phase = .training; state = .training }
             handle(round.open(step: step, expected: expected, now: clock()))
-            handle(round.onContribution(peer: me, step: step, full, now: clock()))
+            try contributeOwn(step)
         } else {
-            digestBefore[step] = engine.digest()
             handle(round.open(step: step, expected: expected, now: clock(), contributing: false))
         }
-        digestBefore = digestBefore.filter { $0.key > step - 8 }
+    }
+
+    /// Computes, publishes and counts this peer's contribution to the open round `step`.
+    func contributeOwn(_ step: Int) throws {
+        let (body, loss): ([UInt8], Float)
+        do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
+        lastLoss = loss
+        let full = CatchUpWire.joinUpdate(digest: digestBefore[step] ?? engine.digest(),
+                                          expected: CatchUpWire.bitmap(round.expected), payload: body)
+        publish(kind: .update, step: UInt64(step), body: full)
+        handle(round.onContribution(peer: me, step: step, full, now: clock()))
+    }
+
+    func isTraining(_ p: Int) -> Bool { membership.records[p]?.last?.state == .training }
+    func isObserving(_ p: Int) -> Bool { membership.records[p]?.last?.state == .observing }
+
+    /// Whether an UPDATE body says its sender expects us at that step.
+    func listsMe(_ body: [UInt8]) -> Bool {
+        guard let split = try? CatchUpWire.splitUpdate(body) else { return false }
+        return CatchUpWire.contains(split.expected, me)
+    }
+
+    /// While observing: the others expect us at the open round after all, so contribute to it.
+    func joinOpenRound() throws {
+        guard let step = round.openStep, case .observing = phase else { return }
+        round.join()
+        phase = .training
+        state = .training
+        log(["event": "joined", "step": step])
+        try contributeOwn(step)
     }
 
     var applyError: PeerError?
@@ -252,6 +284,7 @@ public final class PeerNode {
             var digests: [(peer: Int, digest: UInt64)] = []
             for c in contributions {
                 guard let split = try? CatchUpWire.splitUpdate(c.value) else { continue }
+                _ = split.expected
                 payloads.append((c.peer, split.payload))
                 digests.append((c.peer, split.digest))
             }
@@ -316,6 +349,9 @@ public final class PeerNode {
             isolatedReported = false
         }
     }
+
+    /// Adds an event line (checkpoint written, checkpoint skipped…) to heartbeats.jsonl.
+    public func note(_ fields: [String: Any]) { log(fields) }
 
     func log(_ fields: [String: Any]) {
         var f = fields

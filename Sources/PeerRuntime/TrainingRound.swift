@@ -34,7 +34,7 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     public private(set) var lastAppliedStep: Int = -1
     public private(set) var expected: Set<Int> = []
     private var openedAt: Double = 0
-    private var received: [Int: Contribution] = [:]
+    private var receivedByPeer: [Int: Contribution] = [:]
     /// Contributions that arrived before their round opened: step → peer → contribution.
     private var early: [Int: [Int: Contribution]] = [:]
     private var history: [Double] = []
@@ -82,7 +82,7 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
         self.expected = contributing ? expected.union([me]) : expected.subtracting([me])
         openedAt = now
         let exp = self.expected
-        received = (early.removeValue(forKey: step) ?? [:]).filter { exp.contains($0.key) }
+        receivedByPeer = (early.removeValue(forKey: step) ?? [:]).filter { exp.contains($0.key) }
         early = early.filter { $0.key > step }
         return completeIfReady(now: now)
     }
@@ -94,11 +94,11 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
             return [.droppedLate(peer: peer, step: step)]
         }
         if let s = openStep, s == step {
-            if received[peer] != nil { duplicatesDropped += 1; return [] }
+            if receivedByPeer[peer] != nil { duplicatesDropped += 1; return [] }
             // Only the peers expected when the round opened count, so that every peer that opened
             // the round with the same membership view applies the same set.
             if !expected.contains(peer) && peer != me { unexpectedDropped += 1; return [] }
-            received[peer] = value
+            receivedByPeer[peer] = value
             return completeIfReady(now: now)
         }
         // Ahead of us (or a round not yet opened): keep it for later.
@@ -111,9 +111,23 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     /// snapshot), not through rounds. Buffered contributions for later steps are kept.
     public mutating func reset(lastApplied step: Int) {
         openStep = nil
-        received = [:]
+        receivedByPeer = [:]
         lastAppliedStep = step
         early = early.filter { $0.key > step }
+    }
+
+    /// Contributions buffered for a round not yet open.
+    public func buffered(step: Int) -> [Int: Contribution] { early[step] ?? [:] }
+
+    /// Contributions received so far for the open round.
+    public var received: [Int: Contribution] { receivedByPeer }
+
+    /// Turns an observing round into a contributing one (the others expect us after all); the
+    /// own contribution must follow with `onContribution`.
+    public mutating func join() {
+        guard openStep != nil, !contributing else { return }
+        contributing = true
+        expected.insert(me)
     }
 
     /// Whether contributions for steps at least `step` have been buffered (others are ahead).
@@ -128,7 +142,7 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
 
     /// Time passes: applies the open round with whoever arrived once its deadline is over.
     public mutating func onTick(now: Double) -> [Directive] {
-        guard let s = openStep, received[me] != nil || !contributing else { return [] }
+        guard let s = openStep, receivedByPeer[me] != nil || !contributing else { return [] }
         if now - openedAt >= currentDeadlineSeconds { return finish(step: s, now: now, timedOut: true) }
         return []
     }
@@ -140,8 +154,8 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     }
 
     private mutating func completeIfReady(now: Double) -> [Directive] {
-        guard let s = openStep, received[me] != nil || !contributing else { return [] }
-        if expected.isSubset(of: Set(received.keys)) { return finish(step: s, now: now, timedOut: false) }
+        guard let s = openStep, receivedByPeer[me] != nil || !contributing else { return [] }
+        if expected.isSubset(of: Set(receivedByPeer.keys)) { return finish(step: s, now: now, timedOut: false) }
         return []
     }
 
@@ -151,11 +165,11 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
             history.append(waited)
             if history.count > historyLength { history.removeFirst(history.count - historyLength) }
         }
-        let contributions = received.sorted { $0.key < $1.key }.map { (peer: $0.key, value: $0.value) }
-        let missing = expected.subtracting(received.keys).sorted()
+        let contributions = receivedByPeer.sorted { $0.key < $1.key }.map { (peer: $0.key, value: $0.value) }
+        let missing = expected.subtracting(receivedByPeer.keys).sorted()
         openStep = nil
         lastAppliedStep = step
-        received = [:]
+        receivedByPeer = [:]
         return [.apply(step: step, contributions: contributions, missing: missing, waited: waited, timedOut: timedOut)]
     }
 

@@ -108,8 +108,8 @@ import TinyGPT
         let topo = try Self.topology(peers: 3, ring: false, basePort: Self.basePort() + 200, kind: "adamw")
         let logs = try Self.run(topo, steps: 10)
         Self.checkAgreement(logs, steps: 10, peers: 3)
-        // Dense gradients: what goes out is the dense size plus the 8-byte digest prefix.
-        #expect(logs[0].first?["bytes_out"] as? Int == (logs[0].first?["bytes_dense"] as? Int).map { $0 + 8 })
+        // Dense gradients: what goes out is the dense size plus the peer loop's prefix (digest, expected set).
+        #expect(logs[0].first?["bytes_out"] as? Int == (logs[0].first?["bytes_dense"] as? Int).map { $0 + CatchUpWire.updatePrefix })
     }
 }
 
