@@ -34,15 +34,10 @@ struct LogsCommand: ParsableCommand {
     var follow = false
 
     func run() throws {
-        let url: URL
-        do {
-            let dir = try runDir.map { URL(fileURLWithPath: $0) } ?? RunData.directory(topology: topology)
-            url = try LogsCommand.heartbeatFile(run: dir, id: id)
-        } catch let error as RunFolderError {
-            throw ValidationError(error.description)
-        }
+        let dir = try runDir.map { URL(fileURLWithPath: $0) } ?? RunData.directory(topology: topology)
+        let url = try LogsCommand.heartbeatFile(run: dir, id: id)
         if !follow && !FileManager.default.fileExists(atPath: url.path) {
-            throw ValidationError("peer \(id) has no heartbeat log yet (\(url.path)); it may not have started: see its peer.log, or add --follow to wait for it")
+            throw RunFolderError.noHeartbeats(id: id, path: url.path)
         }
         let printer = LogPrinter(filter: events, formatter: EventFormatter())
         var tail = JSONLTail(url: url)

@@ -57,9 +57,10 @@ struct FaultCounts: Sendable, Equatable {
             for r in p.rounds {
                 if r.timedOut { timedOutRounds += 1 }
                 missingContributions += r.missing.count
-                lateDropped += r.lateDropped
-                invalidBodies += r.invalidBodies
             }
+            // These two are running totals per peer process: the newest value counts.
+            lateDropped += p.rounds.map(\.lateDropped).max() ?? 0
+            invalidBodies += p.rounds.map(\.invalidBodies).max() ?? 0
         }
     }
 

@@ -26,8 +26,7 @@ struct ReportCommand: ParsableCommand {
     var out: String?
 
     func run() throws {
-        let run: RunData
-        do { run = try RunData.load(URL(fileURLWithPath: runDir)) } catch { throw ValidationError(error.description) }
+        let run = try RunData.load(URL(fileURLWithPath: runDir))
         let target = URL(fileURLWithPath: out ?? URL(fileURLWithPath: runDir).appendingPathComponent("report.html").path)
         let html = ReportHTML(run: run).render()
         do {

@@ -126,12 +126,25 @@ struct ReportFigures {
         c.polyline(mean(dense), stroke: "#555", width: 2, dash: "9 4 2 4", series: "dense AdamW", title: "dense fp32 AdamW bytes per step")
         c.polyline(mean(reference), stroke: "#111", width: 2, dash: "6 4", series: "reference", title: "reference DeMo accounting (12 B per coefficient)")
         var legend: [LegendEntry] = []
-        for p in run.peers where p.rounds.contains(where: { $0.bytesOut > 0 }) {
+        let senders = run.peers.filter { $0.rounds.contains(where: { $0.bytesOut > 0 }) }
+        // Peers often send exactly the same bytes: earlier peers are drawn wider underneath, so
+        // coinciding lines show as nested colours instead of hiding each other.
+        for (i, p) in senders.enumerated() {
+            let width = 1.8 + 2.2 * Double(senders.count - 1 - i)
             for piece in Self.monotonePieces(p.rounds.filter { $0.bytesOut > 0 }) {
-                c.polyline(piece.map { (x(Double($0.step)), y(Double($0.bytesOut))) }, stroke: color(p.id), series: p.id,
-                           title: "\(p.id): bytes sent per step")
+                c.polyline(piece.map { (x(Double($0.step)), y(Double($0.bytesOut))) }, stroke: color(p.id), width: width,
+                           series: p.id, title: "\(p.id): bytes sent per step")
             }
             legend.append(LegendEntry(label: "\(p.id) sent", color: color(p.id)))
+        }
+        let stats = BytesPerStep(run.peers)
+        let labels: [(Double, String)] = [
+            (stats.dense, "dense AdamW \(Self.byteLabel(stats.dense.rounded()))/step (\(ReportHTML.ratio(stats.denseRatio)) what was sent)"),
+            (stats.reference, "reference DeMo \(Self.byteLabel(stats.reference.rounded()))/step (\(ReportHTML.ratio(stats.referenceRatio)) what was sent)"),
+            (stats.real, "sent \(Self.byteLabel(stats.real.rounded()))/step (mean over peers)"),
+        ]
+        for (v, text) in labels where v > 0 {
+            c.text(text, x: frame.plotRight - 6, y: y(v) - 7, anchor: "end", size: 11, fill: "#333")
         }
         if !dense.isEmpty { legend.append(LegendEntry(label: "dense AdamW", color: "#555", dash: "9 4 2 4")) }
         if !reference.isEmpty { legend.append(LegendEntry(label: "reference DeMo", color: "#111", dash: "6 4")) }

@@ -81,7 +81,7 @@ struct ReportHTML {
             ("Peers", "\(run.peers.count): " + run.peerIDs.map { "<span class=\"peer\" style=\"border-color:\(color($0))\">\(Markup.escape($0))</span>" }.joined(separator: " ")),
             ("Steps", stepsText),
             ("Final validation loss", valText + (vals.isEmpty ? "" : " nats/byte")),
-            ("Bytes per step", String(format: "%.0f B sent · %.0f B reference DeMo · %.0f B dense AdamW", bytes.real, bytes.reference, bytes.dense)),
+            ("Bytes per step", "\(ReportFigures.byteLabel(bytes.real.rounded())) sent · \(ReportFigures.byteLabel(bytes.reference.rounded())) reference DeMo accounting · \(ReportFigures.byteLabel(bytes.dense.rounded())) dense AdamW (mean per peer and step)"),
             ("Bytes ratio", "dense AdamW / sent = <b>\(Self.ratio(bytes.denseRatio))</b> · reference / sent = \(Self.ratio(bytes.referenceRatio))"),
             ("Final digests agree", digestText),
             ("Faults", Markup.escape(faults.text)),
@@ -133,7 +133,7 @@ struct ReportHTML {
 
     static let css = """
     body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px 32px;color:#222;max-width:1300px}
-    h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 2px}
+    h1{font-size:24px;margin:0 0 4px}h1 code{font-size:inherit}h2{font-size:18px;margin:28px 0 2px}
     .meta,.caption{color:#666;font-size:13px;margin:2px 0 10px}
     table{border-collapse:collapse;font-size:14px;margin:10px 0}
     th,td{padding:4px 12px 4px 0;text-align:left;vertical-align:top}

@@ -9,6 +9,8 @@ enum RunFolderError: Error, CustomStringConvertible, Equatable {
     case empty(path: String)
     /// No peer with this id in the folder.
     case unknownPeer(id: String, path: String, known: [String])
+    /// The peer folder exists but its heartbeat log does not (yet).
+    case noHeartbeats(id: String, path: String)
     /// The topology file could not be read.
     case topology(path: String, reason: String)
 
@@ -20,6 +22,8 @@ enum RunFolderError: Error, CustomStringConvertible, Equatable {
             "\(path) holds no peer logs (expected <peer>/rounds.jsonl or <peer>/heartbeats.jsonl); is it the run folder (runs/<run>) and has `murmur up` started its peers?"
         case .unknownPeer(let id, let path, let known):
             "no peer \"\(id)\" in \(path); peers there: \(known.isEmpty ? "none" : known.joined(separator: ", "))"
+        case .noHeartbeats(let id, let path):
+            "peer \(id) has no heartbeat log yet (\(path)); it may not have started: see its peer.log, or add --follow to wait for it"
         case .topology(let path, let reason):
             "cannot read topology \(path): \(reason); pass the run folder directly or a valid --topology file"
         }

@@ -139,7 +139,7 @@ struct SVGCanvas {
     mutating func axes(x: AxisScale, y: AxisScale, xLabel: (Double) -> String, yLabel: (Double) -> String,
                        xTitle: String, yTitle: String) {
         let f = frame
-        for t in y.ticks() {
+        for t in y.ticks(target: 8) {
             let py = y(t)
             line(f.plotLeft, py, f.plotRight, py, stroke: "#e6e6e6")
             line(f.plotLeft - 5, py, f.plotLeft, py, stroke: "#444")

@@ -27,12 +27,8 @@ struct StatusCommand: ParsableCommand {
     var topology = "topologies/local4.yaml"
 
     func run() throws {
-        do {
-            let dir = try runDir.map { URL(fileURLWithPath: $0) } ?? RunData.directory(topology: topology)
-            print(StatusTable(run: try RunData.load(dir)).render())
-        } catch let error as RunFolderError {
-            throw ValidationError(error.description)
-        }
+        let dir = try runDir.map { URL(fileURLWithPath: $0) } ?? RunData.directory(topology: topology)
+        print(StatusTable(run: try RunData.load(dir)).render())
     }
 }
 
