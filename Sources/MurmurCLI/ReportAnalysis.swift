@@ -114,7 +114,7 @@ struct StatusLane: Sendable, Equatable {
         var out: [StatusLane] = []
         for subject in peers.map(\.id) {
             for observer in peers where observer.id != subject {
-                let endOfLog = observer.events.compactMap(\.timeMs).max()
+                let endOfLog = (observer.events.compactMap(\.timeMs) + observer.rounds.compactMap(\.timeMs)).max()
                 var changes: [(Int64, String)] = []
                 var rejoins: [Int64] = []
                 for e in observer.events {

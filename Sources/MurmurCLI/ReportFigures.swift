@@ -52,7 +52,7 @@ struct ReportFigures {
                            title: "\(p.id): loss per step")
             }
         }
-        var legend = run.peers.filter { $0.rounds.contains { $0.loss != nil } }.map { LegendEntry(label: $0.id, color: color($0.id)) }
+        var legend = run.peers.filter { $0.rounds.contains { $0.loss != nil } }.map { LegendEntry(label: ReportSwimlane.short($0.id), color: color($0.id)) }
         if FaultCounts(run.peers).dead > 0 { legend.append(LegendEntry(label: "declared dead", color: "#d62728", dash: "5 4")) }
         if FaultCounts(run.peers).rejoined > 0 { legend.append(LegendEntry(label: "rejoined", color: "#2ca02c", dash: "5 4")) }
         c.legend(legend)
@@ -90,7 +90,7 @@ struct ReportFigures {
             let key = m.subject + "\u{0}" + m.kind
             if let prev = lastTime[key], m.t - prev < 3000 { continue }
             lastTime[key] = m.t
-            out.append(Marker(step: m.step, label: "\(m.subject) \(m.kind)", color: m.kind == "dead" ? "#d62728" : "#2ca02c",
+            out.append(Marker(step: m.step, label: "\(ReportSwimlane.short(m.subject)) \(m.kind)", color: m.kind == "dead" ? "#d62728" : "#2ca02c",
                               row: out.count % 4))
         }
         return out
@@ -135,7 +135,7 @@ struct ReportFigures {
                 c.polyline(piece.map { (x(Double($0.step)), y(Double($0.bytesOut))) }, stroke: color(p.id), width: width,
                            series: p.id, title: "\(p.id): bytes sent per step")
             }
-            legend.append(LegendEntry(label: "\(p.id) sent", color: color(p.id)))
+            legend.append(LegendEntry(label: "\(ReportSwimlane.short(p.id)) sent", color: color(p.id)))
         }
         let stats = BytesPerStep(run.peers)
         let labels: [(Double, String)] = [

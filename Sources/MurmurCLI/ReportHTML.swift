@@ -48,6 +48,7 @@ struct ReportHTML {
             if let note = f.note { html += "<p class=\"note\">\(Markup.escape(note))</p>\n" }
             html += "</section>\n"
         }
+        html += membershipEvents()
         return html + "</body></html>\n"
     }
 
@@ -131,6 +132,25 @@ struct ReportHTML {
         return "<div class=\"notes\"><b>Notes</b><ul>" + items.map { "<li>\(Markup.escape($0))</li>" }.joined() + "</ul></div>\n"
     }
 
+    /// Every membership or recovery event (status, rejoined, checkpoint, catchup) of every peer's
+    /// log in time order, at most `limit` rows.
+    func membershipEvents(limit: Int = 300) -> String {
+        let formatter = EventFormatter()
+        var all: [(peer: String, event: TimedEvent)] = []
+        for p in run.peers { all += p.events.filter(\.event.isMembership).map { (p.id, $0) } }
+        all.sort { ($0.event.timeMs ?? 0) < ($1.event.timeMs ?? 0) }
+        var out = "<section><h2>Membership events</h2><p class=\"caption\">Status changes, rejoins, checkpoints and catch-ups in every peer's heartbeats.jsonl, by time (local). The same per peer: <code>murmur logs ID --events status</code>.</p>\n"
+        guard !all.isEmpty else { return out + "<p class=\"note\">No membership events logged.</p></section>\n" }
+        out += "<table class=\"events\"><tr><th>time</th><th>logged by</th><th>event</th></tr>\n"
+        for (peer, e) in all.prefix(limit) {
+            let time = e.timeMs.map(formatter.time) ?? "-"
+            out += "<tr><td><code>\(time)</code></td><td>\(Markup.escape(peer))</td><td>\(Markup.escape(formatter.describe(e.event)))</td></tr>\n"
+        }
+        out += "</table>\n"
+        if all.count > limit { out += "<p class=\"note\">… and \(all.count - limit) more events.</p>\n" }
+        return out + "</section>\n"
+    }
+
     static let css = """
     body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px 32px;color:#222;max-width:1300px}
     h1{font-size:24px;margin:0 0 4px}h1 code{font-size:inherit}h2{font-size:18px;margin:28px 0 2px}
@@ -138,7 +158,8 @@ struct ReportHTML {
     table{border-collapse:collapse;font-size:14px;margin:10px 0}
     th,td{padding:4px 12px 4px 0;text-align:left;vertical-align:top}
     table.facts th{color:#555;font-weight:600;white-space:nowrap;padding-right:20px}
-    table.peers th{border-bottom:1px solid #bbb}table.peers td{border-bottom:1px solid #eee}
+    table.peers th,table.events th{border-bottom:1px solid #bbb}table.peers td,table.events td{border-bottom:1px solid #eee}
+    table.events{font-size:13px}
     .peer{border-left:6px solid;padding-left:5px;margin-right:8px;font-weight:600}
     .ok{color:#2a7a2a;font-weight:700}.bad{color:#c62828;font-weight:700}.warn{color:#b26a00}
     .notes{background:#fff8e1;border:1px solid #f1d38a;padding:6px 14px;font-size:14px;margin:12px 0}

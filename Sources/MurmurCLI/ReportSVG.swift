@@ -61,7 +61,8 @@ struct AxisScale: Sendable {
     func ticks(target: Int = 6) -> [Double] {
         if log {
             let first = Int(Foundation.log10(lo).rounded(.down)), last = Int(Foundation.log10(hi).rounded(.up))
-            let multipliers: [Double] = last - first <= 3 ? [1, 2, 5] : [1]
+            let decades = Foundation.log10(hi) - Foundation.log10(lo)
+            let multipliers: [Double] = decades <= 3 ? [1, 2, 5] : [1]
             var out: [Double] = []
             for e in first...last {
                 for m in multipliers {

@@ -26,7 +26,11 @@ struct ReportSwimlane {
         var height = 0.0
         for s in subjects { height += Double(lanes.filter { $0.subject == s }.count) * (stripe + stripeGap) + groupGap }
         var frame = ChartFrame(width: width, height: height + 76)
-        frame.left = 128
+        // Room for the peer names (14 px bold) and the "seen by …" labels (10 px), estimated from
+        // character counts since SVG text cannot be measured here.
+        let nameWidth = Double(run.peerIDs.map { Self.short($0).count }.max() ?? 2) * 9
+        let seenWidth = Double(("seen by " + (run.peerIDs.map(Self.short).max { $0.count < $1.count } ?? "")).count) * 5.8
+        frame.left = Swift.max(128, 16 + nameWidth + 12 + seenWidth + 6)
         frame.top = 16
         var c = SVGCanvas(frame: frame)
         let x = AxisScale(lo: 0, hi: Swift.max(Double(t1 - t0) / 1000, 0.001), pixelLo: frame.plotLeft, pixelHi: frame.plotRight)
@@ -45,9 +49,9 @@ struct ReportSwimlane {
             let groupHeight = Double(mine.count) * (stripe + stripeGap) - stripeGap
             let peerColor = PeerPalette.color(run.peerIDs.firstIndex(of: s) ?? 0)
             c.rect(6, y, 5, groupHeight, fill: peerColor)
-            c.text(s, x: 16, y: y + groupHeight / 2 + 5, size: 14, fill: "#111", weight: "bold")
+            c.text(Self.short(s), x: 16, y: y + groupHeight / 2 + 5, size: 14, fill: "#111", weight: "bold")
             for lane in mine {
-                c.text("seen by \(lane.observer)", x: frame.plotLeft - 6, y: y + stripe - 4, anchor: "end", size: 10, fill: "#555")
+                c.text("seen by \(Self.short(lane.observer))", x: frame.plotLeft - 6, y: y + stripe - 4, anchor: "end", size: 10, fill: "#555")
                 c.rect(frame.plotLeft, y, frame.plotRight - frame.plotLeft, stripe, fill: "#f7f7f7")
                 for seg in lane.segments {
                     let a = x(Double(seg.startMs - t0) / 1000), b = x(Double(seg.endMs - t0) / 1000)
@@ -75,6 +79,9 @@ struct ReportSwimlane {
         }
         return ReportFigure(title: title, caption: caption, svg: c.render(label: title), note: nil)
     }
+
+    /// Peer ids longer than 18 characters, cut with an ellipsis (full ids are in the tooltips).
+    static func short(_ id: String) -> String { id.count > 18 ? String(id.prefix(17)) + "…" : id }
 
     /// "12 s", "2.5 s".
     static func secondsLabel(_ v: Double) -> String {
