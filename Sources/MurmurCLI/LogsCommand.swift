@@ -7,21 +7,21 @@ struct LogsCommand: ParsableCommand {
         commandName: "logs",
         abstract: "Print one peer's heartbeat log readably (local times), optionally following it.",
         discussion: """
-        Reads RUN/<ID>/heartbeats.jsonl. Lines look like:
+        Reads RUN/<ID>/heartbeats.jsonl and prints one line per event, with local times:
           12:00:01.250  p1 → suspect (was alive)
-          12:00:01.502  recv p2 step 41 digest 65c5af963e9b038d  loss 3.7950  lag 0  (training, incarnation 1)
-        --events status keeps membership and recovery events only (status, rejoined, checkpoint,
-        catchup); --follow keeps printing new events until Ctrl-C.
+          12:00:01.502  recv p2 step 41 digest 65c5af963e9b038d  lag 0  (…)
 
-        Example:
-          murmur logs p1 --events status                  # runs/shakespeare-local4 (topologies/local4.yaml)
+        --events status keeps membership events only (status, rejoined, checkpoint, catchup). --follow keeps printing new events as they are logged until Ctrl-C. RUN is --run, or the checkpoint dir of --topology (runs/shakespeare-local4 for the default topologies/local4.yaml).
+
+        Examples:
+          murmur logs p1 --events status
           murmur logs p0 --run runs/t3 --follow
         """)
 
     @Argument(help: "The peer id (a sub-folder of the run folder).")
     var id: String
 
-    @Option(name: .customLong("run"), help: "The run folder (default: the checkpoint dir of --topology).")
+    @Option(name: .customLong("run"), help: ArgumentHelp("The run folder (default: the checkpoint dir of --topology).", valueName: "run-dir"))
     var runDir: String?
 
     @Option(help: "Topology whose `checkpoint.dir` is the run folder, when --run is not given.")

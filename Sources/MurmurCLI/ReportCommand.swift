@@ -7,16 +7,11 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write a self-contained HTML report (inline SVG figures, opens offline) of a run folder.",
         discussion: """
-        Reads RUN_DIR/<peer>/{rounds.jsonl,heartbeats.jsonl,summary.json} and draws: train loss per
-        step for every peer (deaths and rejoins marked), bytes per step on a log scale (real bytes
-        sent, the reference DeMo accounting, dense AdamW), and a swimlane of each peer's status as
-        seen by the others. The header lists peers, steps, final validation losses, the bytes
-        ratio, whether the final digests agree and the fault counts. Missing or half-written files
-        give a note in the report, not an error; a run still in progress can be reported too.
+        Reads RUN_DIR/<peer>/{rounds.jsonl,heartbeats.jsonl,summary.json} and draws train loss per step for every peer (deaths and rejoins marked), bytes per step on a log scale (real bytes sent, the reference DeMo accounting, dense AdamW) and a swimlane of each peer's status as seen by the others, under a header with peers, steps, final validation losses, the bytes ratio, whether the final digests agree and fault counts. Missing or half-written files give a note in the report, not an error, so a run in progress can be reported too.
 
-        Example:
+        Examples:
           murmur report runs/shakespeare-local4
-          murmur report runs/shakespeare-local4 --out /tmp/local4.html
+          murmur report runs/t3 --out /tmp/t3.html
         """)
 
     @Argument(help: "The run folder (runs/<run>, the `checkpoint.dir` of the topology).")

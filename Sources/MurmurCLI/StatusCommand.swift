@@ -7,15 +7,10 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show each peer of a run: process, status as seen by the others, step, loss, digest agreement, bytes.",
         discussion: """
-        Reads the run folder (running or finished). Columns: process (finished when summary.json
-        exists, else running / dead process from pids.json), seen as (the last status event about
-        the peer in the other peers' heartbeat logs, with who saw it when they differ), last
-        applied step, train loss, digest, whether that digest agrees with the majority at the
-        newest step every peer has logged, mean bytes sent per step, and the age of the last
-        heartbeat the others received from it (or of its own heartbeat log).
+        Reads a run folder, running or finished. Columns: process (finished when summary.json exists, else running / dead process from pids.json, or no pid), seen as (the last status event about the peer in the other peers' heartbeat logs, naming who saw what when they differ), last applied step, train loss, digest, whether the digest agrees with the majority at the newest step every peer has logged, mean bytes sent per step, and the age of the newest heartbeat the others received from the peer (or of its own heartbeat log).
 
-        Example:
-          murmur status                                  # runs/shakespeare-local4 (topologies/local4.yaml)
+        Examples:
+          murmur status                     # runs/shakespeare-local4
           murmur status runs/t3
           murmur status --topology topologies/ring8.yaml
         """)
