@@ -129,6 +129,8 @@ struct StatusLane: Sendable, Equatable {
                 var segments: [Segment] = []
                 for (i, c) in changes.enumerated() {
                     let stop = i + 1 < changes.count ? changes[i + 1].0 : max(end, c.0)
+                    // A repeated state (e.g. two `alive` events) extends the previous segment.
+                    if segments.last?.state == c.1 { segments[segments.count - 1].endMs = stop; continue }
                     segments.append(Segment(startMs: c.0, endMs: stop, state: c.1))
                 }
                 out.append(StatusLane(subject: subject, observer: observer.id, segments: segments, rejoinsMs: rejoins))

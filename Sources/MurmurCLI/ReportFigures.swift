@@ -46,6 +46,11 @@ struct ReportFigures {
             c.line(px, frame.plotTop, px, frame.plotBottom, stroke: m.color, width: 1.2, dash: "5 4")
             c.text(m.label, x: px + 4, y: frame.plotTop + 12 + Double(m.row) * 14, size: 11, fill: m.color)
         }
+        // A ring on the rejoined peer's own curve: its first loss at or after the marked step.
+        for m in markers() where m.kind == "rejoined" {
+            guard let r = run.peer(m.subject)?.rounds.first(where: { $0.step >= m.step && $0.loss != nil }) else { continue }
+            c.raw("<circle class=\"rejoin-point\" cx=\"\(Markup.n(x(Double(r.step))))\" cy=\"\(Markup.n(y(r.loss!)))\" r=\"6\" fill=\"#fff\" stroke=\"#2ca02c\" stroke-width=\"3\"><title>\(Markup.escape("\(m.subject) rejoined: step \(r.step), loss \(String(format: "%.4f", r.loss!))"))</title></circle>")
+        }
         for p in run.peers {
             for piece in Self.monotonePieces(p.rounds.filter { $0.loss != nil }) {
                 c.polyline(piece.map { (x(Double($0.step)), y($0.loss!)) }, stroke: color(p.id), series: p.id,
@@ -61,6 +66,8 @@ struct ReportFigures {
 
     /// A vertical marker on the loss chart.
     struct Marker {
+        var subject: String
+        var kind: String
         var step: Int
         var label: String
         var color: String
@@ -90,7 +97,7 @@ struct ReportFigures {
             let key = m.subject + "\u{0}" + m.kind
             if let prev = lastTime[key], m.t - prev < 3000 { continue }
             lastTime[key] = m.t
-            out.append(Marker(step: m.step, label: "\(ReportSwimlane.short(m.subject)) \(m.kind)", color: m.kind == "dead" ? "#d62728" : "#2ca02c",
+            out.append(Marker(subject: m.subject, kind: m.kind, step: m.step, label: "\(ReportSwimlane.short(m.subject)) \(m.kind)", color: m.kind == "dead" ? "#d62728" : "#2ca02c",
                               row: out.count % 4))
         }
         return out

@@ -64,6 +64,8 @@ import Testing
         #expect(html.contains(">p1 rejoined</text>"))
         #expect(html.contains(">p1 dead</text>"))
         #expect(Self.occurrences("class=\"rejoin\"", in: html) == 1)
+        // The ring sits on p1's curve at step 6, where p1's loss is 5.0 - 0.6 - 0.01.
+        #expect(html.contains("p1 rejoined: step 6, loss 4.3900"))
         #expect(html.contains("seen by p0"))
         #expect(html.contains("p1 suspect as seen by p0"))
     }

@@ -55,6 +55,17 @@ import Testing
         #expect(lines[3].hasPrefix("p1") && lines[3].contains("NO@9"))
     }
 
+    @Test func lanesMergeRepeatedStates() throws {
+        let f = try RunFixture()
+        defer { f.remove() }
+        let lanes = StatusLane.lanes(try f.load().peers)
+        let p1ByP0 = try #require(lanes.first { $0.subject == "p1" && $0.observer == "p0" })
+        #expect(p1ByP0.segments.map(\.state) == ["alive", "suspect", "dead", "alive"])
+        #expect(p1ByP0.segments.first?.endMs == RunFixture.t0 + 3000)
+        #expect(p1ByP0.rejoinsMs == [RunFixture.t0 + 6000])
+        #expect(lanes.count == 6)
+    }
+
     @Test func agreementNeedsAUniqueMajority() throws {
         let f = try RunFixture()
         defer { f.remove() }
