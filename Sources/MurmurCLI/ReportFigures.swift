@@ -41,21 +41,22 @@ struct ReportFigures {
         let y = AxisScale(lo: lo - pad, hi: hi + pad, pixelLo: frame.plotBottom, pixelHi: frame.plotTop)
         c.axes(x: x, y: y, xLabel: { String(Int($0)) }, yLabel: { String(format: "%.2f", $0) },
                xTitle: "step", yTitle: "train loss (nats/byte)")
-        for m in markers() {
+        let marks = markers()
+        for m in marks {
             let px = x(Double(m.step))
             c.line(px, frame.plotTop, px, frame.plotBottom, stroke: m.color, width: 1.2, dash: "5 4")
             c.text(m.label, x: px + 4, y: frame.plotTop + 12 + Double(m.row) * 14, size: 11, fill: m.color)
-        }
-        // A ring on the rejoined peer's own curve: its first loss at or after the marked step.
-        for m in markers() where m.kind == "rejoined" {
-            guard let r = run.peer(m.subject)?.rounds.first(where: { $0.step >= m.step && $0.loss != nil }) else { continue }
-            c.raw("<circle class=\"rejoin-point\" cx=\"\(Markup.n(x(Double(r.step))))\" cy=\"\(Markup.n(y(r.loss!)))\" r=\"6\" fill=\"#fff\" stroke=\"#2ca02c\" stroke-width=\"3\"><title>\(Markup.escape("\(m.subject) rejoined: step \(r.step), loss \(String(format: "%.4f", r.loss!))"))</title></circle>")
         }
         for p in run.peers {
             for piece in Self.monotonePieces(p.rounds.filter { $0.loss != nil }) {
                 c.polyline(piece.map { (x(Double($0.step)), y($0.loss!)) }, stroke: color(p.id), series: p.id,
                            title: "\(p.id): loss per step")
             }
+        }
+        // A ring on the rejoined peer's own curve: its first loss at or after the marked step.
+        for m in marks where m.kind == "rejoined" {
+            guard let r = run.peer(m.subject)?.rounds.first(where: { $0.step >= m.step && $0.loss != nil }) else { continue }
+            c.raw("<circle class=\"rejoin-point\" cx=\"\(Markup.n(x(Double(r.step))))\" cy=\"\(Markup.n(y(r.loss!)))\" r=\"6\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"3\"><title>\(Markup.escape("\(m.subject) rejoined: step \(r.step), loss \(String(format: "%.4f", r.loss!))"))</title></circle>")
         }
         var legend = run.peers.filter { $0.rounds.contains { $0.loss != nil } }.map { LegendEntry(label: ReportSwimlane.short($0.id), color: color($0.id)) }
         if FaultCounts(run.peers).dead > 0 { legend.append(LegendEntry(label: "declared dead", color: "#d62728", dash: "5 4")) }
