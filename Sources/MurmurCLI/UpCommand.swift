@@ -26,6 +26,7 @@ struct UpCommand: ParsableCommand {
     @Option(help: "Threads per peer.") var threads = 1
     @Option(help: "Folder of the fetched corpus.") var dataDir = "data"
     @Flag(help: "Plain progress lines even on a terminal.") var plain = false
+    @Flag(help: "Move an existing run folder aside (RUN.<time>) and start from step 0.") var fresh = false
 
     func run() throws {
         let topo: Topology
@@ -38,6 +39,13 @@ struct UpCommand: ParsableCommand {
         let running = files.readPIDs().filter { RunFiles.alive($0.value) }
         if !running.isEmpty {
             throw ValidationError("run \(topo.run) is already running (peers \(running.keys.sorted().joined(separator: ", ")) in \(files.pidsURL.path)); stop it with Ctrl-C in its terminal or `kill` those pids first")
+        }
+        if fresh, FileManager.default.fileExists(atPath: files.directory.path) {
+            let f = DateFormatter()
+            f.dateFormat = "yyyyMMdd-HHmmss"
+            let aside = files.directory.path + "." + f.string(from: Date())
+            try FileManager.default.moveItem(atPath: files.directory.path, toPath: aside)
+            print("moved the previous run folder to \(aside)")
         }
         if topo.data.file == nil {
             let fetcher = CorpusFetcher(directory: URL(fileURLWithPath: dataDir))
@@ -71,6 +79,7 @@ struct UpCommand: ParsableCommand {
         try? FileManager.default.removeItem(at: files.pidsURL)
         let summary = RunSummary(files: files, peers: local.map(\.id))
         print(summary.text(exitCodes: cluster.exitCodes))
+        do { try ReportCommand.parse([files.directory.path]).run() } catch { print("report: \(error)") }
         if cluster.exitCodes.values.contains(where: { $0 != 0 }) { throw ExitCode(1) }
     }
 }

@@ -255,7 +255,10 @@ public final class PeerNode {
         handle(round.onContribution(peer: me, step: step, full, now: clock()))
     }
 
-    func isTraining(_ p: Int) -> Bool { membership.records[p]?.last?.state == .training }
+    func isTraining(_ p: Int) -> Bool {
+        let s = membership.records[p]?.last?.state
+        return s == .training || s == .isolated
+    }
     func isObserving(_ p: Int) -> Bool { membership.records[p]?.last?.state == .observing }
 
     /// Whether an UPDATE body says its sender expects us at that step.
@@ -342,10 +345,17 @@ public final class PeerNode {
         if silent.isFinite && silent > options.membership.deadAfter && peerIDs.count > 1 {
             if !isolatedReported {
                 isolatedReported = true
+                // Keep training alone: gradients pile up in the residual; the majority check repairs
+                // the parameters when the others are heard again.
+                if state == .training { state = .isolated }
                 log(["event": "isolated", "silence_s": silent])
                 onIsolated?()
             }
         } else {
+            if isolatedReported && state == .isolated {
+                state = .training
+                log(["event": "reconnected"])
+            }
             isolatedReported = false
         }
     }

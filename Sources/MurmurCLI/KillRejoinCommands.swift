@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Mesh
+
+/// Resolves a run folder from `--topology` (its checkpoint.dir), for commands that act on peers.
+struct RunLocator: ParsableArguments {
+    @Option(help: "Topology file of the run.") var topology = "topologies/local4.yaml"
+
+    func load() throws -> (Topology, RunFiles) {
+        let topo: Topology
+        do { topo = try TopologyParser.load(path: topology) } catch { throw ValidationError("\(error)") }
+        return (topo, RunFiles(directory: URL(fileURLWithPath: topo.checkpoint.dir)))
+    }
+}
+
+/// `murmur kill ID`: sends a signal to one running peer.
+struct KillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kill",
+        abstract: "Send a signal to one running peer (to test failure detection and rejoin).",
+        discussion: """
+        kill = SIGKILL (crash: no checkpoint, no BYE), term = SIGTERM (graceful: checkpoint, BYE, exit 0),
+        stop = SIGSTOP (hang: the others mark it suspect, then dead), cont = SIGCONT (resume a stopped peer).
+
+        Examples:
+          murmur kill p2                      # crash p2 of topologies/local4.yaml
+          murmur kill p1 --signal stop        # freeze p1 …
+          murmur kill p1 --signal cont        # … and let it go on
+        """)
+
+    @Argument(help: "Peer id.") var id: String
+    @Option(help: "kill, term, stop or cont.") var signal = "kill"
+    @OptionGroup var locator: RunLocator
+
+    func run() throws {
+        let (topo, files) = try locator.load()
+        let sig: Int32
+        switch signal {
+        case "kill": sig = SIGKILL
+        case "term": sig = SIGTERM
+        case "stop": sig = SIGSTOP
+        case "cont": sig = SIGCONT
+        default: throw ValidationError("unknown --signal '\(signal)': use kill, term, stop or cont")
+        }
+        guard topo.peer(id: id) != nil else {
+            throw ValidationError("peer '\(id)' is not in \(locator.topology); its peers are \(topo.peers.map(\.id).joined(separator: ", "))")
+        }
+        guard let pid = files.readPIDs()[id], RunFiles.alive(pid) else {
+            throw ValidationError("peer \(id) of run \(topo.run) is not running (no live pid in \(files.pidsURL.path)); start the run with `murmur up` or the peer with `murmur rejoin \(id)`")
+        }
+        guard Foundation.kill(pid, sig) == 0 else { throw ValidationError("kill(\(pid)) failed: \(String(cString: strerror(errno)))") }
+        print("sent SIG\(signal.uppercased()) to \(id) (pid \(pid))")
+    }
+}
+
+/// `murmur rejoin ID`: starts one peer again, as `murmur up` did; it restores its newest good
+/// checkpoint, bumps its incarnation and catches up from the others.
+struct RejoinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rejoin",
+        abstract: "Start one peer of a running cluster again (restore checkpoint, catch up, train on).",
+        discussion: """
+        The peer runs in the background, its output appended to RUN/<id>/peer.log, its pid written to
+        RUN/pids.json. Follow it with `murmur logs ID --events status --follow`.
+
+        Example:
+          murmur kill p2 && sleep 10 && murmur rejoin p2
+        """)
+
+    @Argument(help: "Peer id.") var id: String
+    @OptionGroup var locator: RunLocator
+    @Option(help: "Folder of the fetched corpus.") var dataDir = "data"
+    @Option(help: "Threads for the peer.") var threads = 1
+
+    func run() throws {
+        let (topo, files) = try locator.load()
+        guard topo.peer(id: id) != nil else {
+            throw ValidationError("peer '\(id)' is not in \(locator.topology); its peers are \(topo.peers.map(\.id).joined(separator: ", "))")
+        }
+        var pids = files.readPIDs()
+        if let pid = pids[id], RunFiles.alive(pid) {
+            throw ValidationError("peer \(id) is still running (pid \(pid)); stop it first with `murmur kill \(id)`")
+        }
+        let dir = files.peerDirectory(id)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let logURL = dir.appendingPathComponent("peer.log")
+        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        p.arguments = ["peer", "--topology", locator.topology, "--id", id, "--data-dir", dataDir, "--threads", String(threads)]
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        pids[id] = p.processIdentifier
+        try files.writePIDs(pids)
+        print("started \(id) again (pid \(p.processIdentifier)); log: \(logURL.path)")
+    }
+}
