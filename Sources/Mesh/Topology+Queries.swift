@@ -64,6 +64,9 @@ extension Topology {
         hash.add("opt=\(optimizer.kind.rawValue),\(optimizer.lr.bitPattern),\(optimizer.topk),\(optimizer.chunk),")
         hash.add("\(optimizer.decay.bitPattern),\(optimizer.values.rawValue),\(optimizer.weightDecay.bitPattern),")
         hash.add("\(optimizer.warmup.map(String.init) ?? "-");")
+        // The step count shapes the learning-rate schedule: peers that disagree on it would apply
+        // different updates to the same contributions, so they must not be in the same run.
+        hash.add("steps=\(steps);")
         return hash.value
     }
 }

@@ -69,8 +69,8 @@ struct RejoinCommand: ParsableCommand {
 
     @Argument(help: "Peer id.") var id: String
     @OptionGroup var locator: RunLocator
-    @Option(help: "Folder of the fetched corpus.") var dataDir = "data"
-    @Option(help: "Threads for the peer.") var threads = 1
+    @Option(help: "Folder of the fetched corpus (default: as `murmur up` used).") var dataDir: String?
+    @Option(help: "Threads for the peer (default: as `murmur up` used).") var threads: Int?
 
     func run() throws {
         let (topo, files) = try locator.load()
@@ -89,7 +89,11 @@ struct RejoinCommand: ParsableCommand {
         log.seekToEndOfFile()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        p.arguments = ["peer", "--topology", locator.topology, "--id", id, "--data-dir", dataDir, "--threads", String(threads)]
+        let up = UpSettings.read(from: files)
+        var args = ["peer", "--topology", locator.topology, "--id", id, "--data-dir", dataDir ?? up?.dataDir ?? "data",
+                    "--threads", String(threads ?? up?.threads ?? 1)]
+        if let steps = up?.steps { args += ["--steps", String(steps)] }
+        p.arguments = args
         p.standardOutput = log
         p.standardError = log
         p.standardInput = FileHandle.nullDevice

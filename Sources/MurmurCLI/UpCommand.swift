@@ -58,6 +58,8 @@ struct UpCommand: ParsableCommand {
                 print("created CURVE keys for \(p.id) in \(topo.security.keys)")
             }
         }
+        // `murmur rejoin` starts a peer exactly as this run did.
+        try UpSettings(steps: steps, threads: threads, dataDir: dataDir).write(to: files)
         let cluster = try LocalCluster(topologyPath: topology, topology: topo, peers: local.map(\.id), files: files,
                                        dataDir: dataDir, threads: threads, steps: steps)
         let stop = ManagedStop()
@@ -91,4 +93,21 @@ final class ManagedStop: @unchecked Sendable {
     private var flag = false
     var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
     func set() { lock.lock(); flag = true; lock.unlock() }
+}
+
+/// How `murmur up` started its peers (RUN/up.json), so `murmur rejoin` starts one the same way.
+struct UpSettings: Codable {
+    var steps: Int?
+    var threads: Int
+    var dataDir: String
+
+    func write(to files: RunFiles) throws {
+        try FileManager.default.createDirectory(at: files.directory, withIntermediateDirectories: true)
+        try JSONEncoder().encode(self).write(to: files.directory.appendingPathComponent("up.json"), options: .atomic)
+    }
+
+    static func read(from files: RunFiles) -> UpSettings? {
+        guard let d = FileManager.default.contents(atPath: files.directory.appendingPathComponent("up.json").path) else { return nil }
+        return try? JSONDecoder().decode(UpSettings.self, from: d)
+    }
 }

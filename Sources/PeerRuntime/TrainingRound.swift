@@ -63,6 +63,14 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
 
     /// The deadline, in seconds after open, that the current round uses.
     public var currentDeadlineSeconds: Double {
+        // An observer follows the trainers: it must not give up on a step before they do, or it
+        // applies a different (often empty) set and races ahead of them.
+        if !contributing {
+            switch deadline {
+            case .fixed(let s): return 3 * s
+            case .adaptive(_, _, let hi): return hi
+            }
+        }
         switch deadline {
         case .fixed(let s): return s
         case .adaptive(let k, let lo, let hi):
