@@ -54,10 +54,13 @@ import Testing
     @Test func runIDIsStableAndSensitive() throws {
         let a = try Self.shipped("local4.yaml")
         // Pinned: the FNV-1a input format is part of the protocol; changing it splits runs.
-        #expect(a.runID == 0x9dc6_aa5e_b84f_2431)  // computed independently (Python) from the same string
+        #expect(a.runID == 0x5d75_0b6f_0494_ec6f)  // computed independently (Python) from the same string
         var b = a
         b.optimizer.lr *= 2
         #expect(a.runID != b.runID)
+        var d = a
+        d.steps += 1  // the step count shapes the lr schedule
+        #expect(a.runID != d.runID)
         var c = a
         c.peers.removeLast()  // peers are not part of the run identity
         #expect(a.runID == c.runID)
