@@ -35,11 +35,31 @@ final class LocalCluster {
         try files.writePIDs(pids)
     }
 
-    var anyRunning: Bool { processes.values.contains { $0.isRunning } }
+    /// Peers restarted by `murmur rejoin` (their pid in pids.json is no longer our child's).
+    var rejoined: [String: Int32] {
+        let recorded = files.readPIDs()
+        return recorded.filter { id, pid in processes[id].map { $0.processIdentifier != pid } ?? false }
+    }
 
-    /// Exit status of each finished peer.
+    /// Whether any of our children, or a peer rejoined in their place, still runs.
+    var anyRunning: Bool {
+        processes.values.contains { $0.isRunning } || rejoined.values.contains { RunFiles.alive($0) }
+    }
+
+    /// Exit status of each finished peer; a peer that was killed and rejoined counts by how its
+    /// rejoined process ended (read from its summary.json: 0 when it finished its steps).
     var exitCodes: [String: Int32] {
-        processes.filter { !$0.value.isRunning }.mapValues { $0.terminationStatus }
+        let again = rejoined
+        var codes: [String: Int32] = [:]
+        for (id, p) in processes where !p.isRunning {
+            if let pid = again[id] {
+                if RunFiles.alive(pid) { continue }
+                codes[id] = files.summary(id) != nil ? 0 : 1
+            } else {
+                codes[id] = p.terminationStatus
+            }
+        }
+        return codes
     }
 
     func signalAll(_ sig: Int32) {
