@@ -60,10 +60,7 @@ public enum Linear {
                        beta: 1, c: dweight, ldc: IC)
         }
         if let dbias {
-            for r in 0..<N {
-                let d = dout + r * OC
-                for o in 0..<OC { dbias[o] += d[o] }
-            }
+            for r in 0..<N { FastMath.add(dbias, dout + r * OC, OC) }
         }
     }
 
