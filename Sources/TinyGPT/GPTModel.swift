@@ -26,9 +26,10 @@ public enum GPTModelError: Error, Equatable, CustomStringConvertible, Sendable {
 /// activation preallocated at init for batches up to `maxBatchSize` × `maxSeqLen`. `forward` and
 /// `backward` allocate nothing.
 ///
-/// Threading: not thread-safe; use one instance from one thread at a time. Internally the kernels
-/// split work over `threads` workers (attention over (batch, head) pairs, row-wise kernels over
-/// rows); BLAS uses its own process-wide thread setting (`BLAS.setThreads`).
+/// Threading: not thread-safe; use one instance from one thread at a time. Internally forward and
+/// backward split the batch over `threads` workers (each runs the whole network on its rows, weight
+/// gradients are summed at the end); BLAS uses its own process-wide setting (`BLAS.setThreads`).
+/// On the 2-core target, `threads: 2` with `BLAS.setThreads(1)` is the intended configuration.
 ///
 /// Ownership: the model owns `parameters` and `gradients`; the buffer pointers stay valid for the
 /// model's lifetime and may be read or written in place (e.g. by an optimizer) between calls.

@@ -115,6 +115,12 @@ import Testing
         }
         #expect(throws: GPTConfigError.unknownPreset("huge")) { _ = try GPTConfig.preset(named: "huge") }
         #expect((try? GPTConfig.preset(named: "Small")) == .small)
+        #expect((try? GPTConfig(metadata: GPTConfig.base.metadata)) == .base)
+        #expect(throws: GPTConfigError.badMetadata(key: "n_head", value: "x")) {
+            var m = GPTConfig.tiny.metadata
+            m["n_head"] = "x"
+            _ = try GPTConfig(metadata: m)
+        }
         #expect("\(GPTConfigError.embeddingNotDivisibleByHeads(nEmbd: 30, nHead: 4))".contains("multiple"))
     }
 
