@@ -37,8 +37,8 @@ public enum TrainBench {
     /// Runs `warmup` untimed steps then `steps` timed ones of a model built from `config` (seed 0)
     /// with batch `batchSize` × `seqLen` (default: `blockSize`) tokens. `threads` is the model's
     /// batch workers (`GPTModel.threads`); `blasThreads` the process-wide BLAS thread count, by
-    /// default 1 when the model runs several workers (they already occupy the cores) and `threads`
-    /// otherwise. `log` receives one line per timed step. Throws for invalid configs or sizes.
+    /// default 1 when the model runs several workers (they already occupy the cores; the model
+    /// forces 1 during its passes anyway) and `threads` otherwise. `log` receives one line per timed step. Throws for invalid configs or sizes.
     public static func run(config: GPTConfig, batchSize: Int, seqLen: Int? = nil, steps: Int, warmup: Int = 2,
                            threads: Int, blasThreads: Int? = nil, log: (String) -> Void = { _ in },
                            optimizerStep: (GPTModel) -> Void) throws -> TrainBenchResult {
