@@ -29,8 +29,10 @@ public enum GPTModelError: Error, Equatable, CustomStringConvertible, Sendable {
 /// Threading: not thread-safe; use one instance from one thread at a time. Internally forward and
 /// backward split the batch over `threads` workers (each runs the whole network on its rows, weight
 /// gradients are summed at the end). With one worker, BLAS uses the process-wide setting
-/// (`BLAS.setThreads`); with several, BLAS runs single-threaded during the pass. On the 2-core
-/// target `threads: 2` is the intended configuration.
+/// (`BLAS.setThreads`); with several, BLAS is switched to one thread during the pass and switched
+/// back afterwards — a process-wide change, so other threads calling BLAS at the same time (rare
+/// outside tests) briefly see one BLAS thread. On the 2-core target `threads: 2` is the intended
+/// configuration.
 ///
 /// Ownership: the model owns `parameters` and `gradients`; the buffer pointers stay valid for the
 /// model's lifetime and may be read or written in place (e.g. by an optimizer) between calls.
