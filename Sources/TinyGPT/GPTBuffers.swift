@@ -34,17 +34,13 @@ struct GPTBuffers {
     // Projection outputs before the residual add (one layer at a time, not saved).
     let branch: UnsafeMutablePointer<Float>     // (B, T, C)
 
-    // Backward buffers. The output gradients of every Linear (dlogits, dresMLP, dfch, dresAttn, dqkv)
-    // are kept for the whole batch so the weight gradients can be computed after the per-worker
-    // input-gradient pass, over all B·T rows at once.
+    // Backward scratch, reused across layers.
     let dresidual: UnsafeMutablePointer<Float>  // (B, T, C): d loss / d residual stream
     let dln: UnsafeMutablePointer<Float>        // (B, T, C): gradient at a LayerNorm output
     let datty: UnsafeMutablePointer<Float>      // (B, T, C)
-    let dqkv: UnsafeMutablePointer<Float>       // L × (B, T, 3C): kept for the deferred weight gradients
+    let dqkv: UnsafeMutablePointer<Float>       // (B, T, 3C)
     let datt: UnsafeMutablePointer<Float>       // (B, NH, T, T)
-    let dfch: UnsafeMutablePointer<Float>       // L × (B, T, 4C): kept for the deferred weight gradients
-    let dresMLP: UnsafeMutablePointer<Float>    // L × (B, T, C): residual gradient entering block l (mlp c_proj's dout)
-    let dresAttn: UnsafeMutablePointer<Float>   // L × (B, T, C): residual gradient at attn c_proj's output
+    let dfch: UnsafeMutablePointer<Float>       // (B, T, 4C)
     let dlogits: UnsafeMutablePointer<Float>    // (B, T, V)
 
     // Per-layer strides (elements), sized for the maximum (B, T).
@@ -65,8 +61,7 @@ struct GPTBuffers {
             strideBTC, strideBT, strideBT,               // lnf, mean, rstd
             strideBT * V, strideBT * V, strideBT,        // logits, probs, losses
             strideBTC,                                   // branch
-            strideBTC, strideBTC, strideBTC, L * strideBT3C, strideAtt, L * strideBT4C, strideBT * V, // backward
-            L * strideBTC, L * strideBTC,                // dresMLP, dresAttn
+            strideBTC, strideBTC, strideBTC, strideBT3C, strideAtt, strideBT4C, strideBT * V, // backward
         ]
         storageCount = sizes.reduce(0, +)
         storage = .allocate(capacity: storageCount)
@@ -86,7 +81,6 @@ struct GPTBuffers {
         logits = next(); probs = next(); losses = next()
         branch = next()
         dresidual = next(); dln = next(); datty = next(); dqkv = next(); datt = next(); dfch = next(); dlogits = next()
-        dresMLP = next(); dresAttn = next()
     }
 
     /// Releases the allocation; called once by the owning model's deinit.

@@ -65,10 +65,6 @@ public final class GPTModel {
     /// Private weight-gradient buffers of workers 1..., `gradientShardCount × layout.totalCount`.
     var gradientShards: UnsafeMutablePointer<Float>
     var gradientShardCount = 0
-    /// Parameter ranges whose gradients are row sums accumulated per worker (embeddings, LayerNorms).
-    let rowSumRanges: [Range<Int>]
-    /// The deferred weight-gradient GEMMs of `backward`, most expensive first.
-    let weightJobs: [WeightJob]
 
     /// Builds a model with parameters initialised from `seed` (see `GPTParameters.initialize`).
     /// Throws `GPTConfigError` for an invalid config and `GPTModelError.invalidCapacity` when
@@ -100,9 +96,6 @@ public final class GPTModel {
         targets = .allocate(capacity: maxBatchSize * T)
         targets.initialize(repeating: 0, count: maxBatchSize * T)
         gradientShards = .allocate(capacity: 0)
-        rowSumRanges = layout.slots.filter { $0.name.hasSuffix("wte.weight") || $0.name.hasSuffix("wpe.weight") || $0.name.contains(".ln_") }
-            .map(\.range)
-        weightJobs = WeightJob.all(for: config)
         GPTParameters.initialize(parameters, config: config, seed: seed)
     }
 

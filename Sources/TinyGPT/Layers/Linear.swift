@@ -37,40 +37,24 @@ public enum Linear {
 
     /// Backward pass. `dinp` (N, IC) is overwritten when `accumulateInput` is false, otherwise added
     /// to; `dweight` (same layout as the weight) and `dbias` (OC) are always accumulated.
-    /// Equivalent to `backwardInput` followed by `backwardWeight`.
     public static func backward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
                                 dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
                                 inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 N: Int, IC: Int, OC: Int, layout: WeightLayout = .inOut,
                                 accumulateInput: Bool = false) {
         if let dinp {
-            backwardInput(dinp: dinp, dout: dout, weight: weight, N: N, IC: IC, OC: OC, layout: layout,
-                          accumulate: accumulateInput)
+            // Overwrite = zero with memset, then accumulate (see `forward` for why not beta 0).
+            if !accumulateInput { dinp.update(repeating: 0, count: N * IC) }
+            let beta: Float = 1
+            switch layout {
+            case .inOut: // dinp = dout @ W^T, W (IC, OC)
+                BLAS.sgemm(.none, .transposed, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: OC,
+                           beta: beta, c: dinp, ldc: IC)
+            case .outIn: // dinp = dout @ W, W (OC, IC)
+                BLAS.sgemm(.none, .none, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC,
+                           beta: beta, c: dinp, ldc: IC)
+            }
         }
-        backwardWeight(dweight: dweight, dbias: dbias, dout: dout, inp: inp, N: N, IC: IC, OC: OC, layout: layout)
-    }
-
-    /// The input gradient `dinp` (N, IC) = `dout` (N, OC) · Wᵀ, overwritten unless `accumulate`.
-    public static func backwardInput(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                                     weight: UnsafePointer<Float>, N: Int, IC: Int, OC: Int,
-                                     layout: WeightLayout = .inOut, accumulate: Bool = false) {
-        // Overwrite = zero with memset, then accumulate (see `forward` for why not beta 0).
-        if !accumulate { dinp.update(repeating: 0, count: N * IC) }
-        switch layout {
-        case .inOut: // dinp = dout @ W^T, W (IC, OC)
-            BLAS.sgemm(.none, .transposed, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: OC,
-                       beta: 1, c: dinp, ldc: IC)
-        case .outIn: // dinp = dout @ W, W (OC, IC)
-            BLAS.sgemm(.none, .none, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: IC,
-                       beta: 1, c: dinp, ldc: IC)
-        }
-    }
-
-    /// Accumulates the weight gradient (inpᵀ · dout, in the weight's layout) into `dweight` and the
-    /// column sums of `dout` into `dbias`.
-    public static func backwardWeight(dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
-                                      dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
-                                      N: Int, IC: Int, OC: Int, layout: WeightLayout = .inOut) {
         switch layout {
         case .inOut: // dW (IC, OC) += inp^T @ dout
             BLAS.sgemm(.transposed, .none, m: IC, n: OC, k: N, a: inp, lda: IC, b: dout, ldb: OC,
