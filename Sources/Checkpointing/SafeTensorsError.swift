@@ -23,6 +23,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
     case missingTensor(String)
     /// A tensor exists but has a different dtype (or shape) than the caller asked for.
     case wrongDType(tensor: String, expected: String, actual: String)
+    /// A tensor exists but its shape differs from the one the caller needs.
+    case wrongShape(tensor: String, expected: [Int], actual: [Int])
     /// Writing: two tensors share a name, or a tensor's bytes disagree with its shape.
     case invalidTensor(name: String, reason: String)
     /// The file could not be read or written at all.
@@ -52,6 +54,8 @@ public enum SafeTensorsError: Error, Equatable, CustomStringConvertible, Sendabl
             return "safetensors: no tensor named '\(n)' in the file; check the checkpoint matches the model"
         case .wrongDType(let t, let e, let a):
             return "safetensors: tensor '\(t)' is \(a), expected \(e)"
+        case .wrongShape(let t, let e, let a):
+            return "safetensors: tensor '\(t)' has shape \(a), expected \(e); the checkpoint was made for a different model config"
         case .invalidTensor(let n, let r):
             return "safetensors: cannot write tensor '\(n)': \(r)"
         case .io(let p, let r):

@@ -12,8 +12,11 @@ import Tensors
 ///
 /// Scalars (bias corrections, step size) are computed in Double, elements in Float.
 ///
+/// Threading: `step` may split the buffer over `threads` workers internally; the object itself
+/// must be used from one thread at a time.
+///
 /// State: `m`, `v` (same length as the buffer) and the step count `t` are public so checkpoints can
-/// save and restore them. Not thread-safe: one optimizer per parameter buffer, used from one thread.
+/// save and restore them. One optimizer per parameter buffer.
 public final class AdamW {
     /// Hyper-parameters apart from the learning rate, which is passed to each `step`.
     public struct Config: Sendable, Hashable, Codable {
@@ -38,6 +41,8 @@ public final class AdamW {
     public var v: [Float]
     /// Steps taken so far (bias correction uses `t` after incrementing, so the first step has t = 1).
     public var t: Int
+    /// Worker threads for `step` on large buffers (≥ 65,536 elements); results do not depend on it.
+    public var threads = 1
 
     /// A fresh optimizer (zero moments, t = 0) for `count` parameters.
     public init(count: Int, config: Config = Config()) {
@@ -69,35 +74,58 @@ public final class AdamW {
         let stepSize = Float(Double(lr) / bc1)
         let invBc2Sqrt = Float(1 / bc2Sqrt)
         let decay = 1 - lr * config.weightDecay
+        let k = Kernel(b1: b1, b2: b2, eps: eps, decay: decay, stepSize: stepSize, invBc2Sqrt: invBc2Sqrt)
         let p = params.baseAddress!, g = grads.baseAddress!, n = count
+        let workers = n >= 1 << 16 ? max(1, threads) : 1
         m.withUnsafeMutableBufferPointer { mb in
             v.withUnsafeMutableBufferPointer { vb in
                 let mp = mb.baseAddress!, vp = vb.baseAddress!
-                // Explicit 4-wide vectors. `squareRoot()` lowers to a libm call on Linux (errno
-                // semantics), which blocks vectorisation, so the square root is `vectorSqrt`.
-                typealias V4 = SIMD4<Float>
-                let b1v = V4(repeating: b1), b2v = V4(repeating: b2), c1 = V4(repeating: 1 - b1), c2 = V4(repeating: 1 - b2)
-                let dv = V4(repeating: decay), sv = V4(repeating: stepSize), bv = V4(repeating: invBc2Sqrt), ev = V4(repeating: eps)
-                var i = 0
-                while i + 4 <= n {
-                    let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V4.self)
-                    let mi = b1v * UnsafeRawPointer(mp + i).loadUnaligned(as: V4.self) + c1 * gi
-                    let vi = b2v * UnsafeRawPointer(vp + i).loadUnaligned(as: V4.self) + c2 * gi * gi
-                    let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V4.self)
-                    UnsafeMutableRawPointer(mp + i).storeBytes(of: mi, as: V4.self)
-                    UnsafeMutableRawPointer(vp + i).storeBytes(of: vi, as: V4.self)
-                    UnsafeMutableRawPointer(p + i).storeBytes(of: pi * dv - sv * mi / (Self.vectorSqrt(vi) * bv + ev), as: V4.self)
-                    i += 4
+                if workers == 1 {
+                    k.update(0..<n, p: p, g: g, m: mp, v: vp)
+                    return
                 }
-                while i < n { // tail of fewer than 4 elements
-                    let gi = g[i]
-                    let mi = b1 * mp[i] + (1 - b1) * gi
-                    let vi = b2 * vp[i] + (1 - b2) * gi * gi
-                    mp[i] = mi
-                    vp[i] = vi
-                    p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() * invBc2Sqrt + eps)
-                    i += 1
+                // Workers update disjoint chunks (multiples of 4 elements) of the four buffers, and
+                // `concurrentPerform` returns only when all are done, so sharing the pointers is safe.
+                nonisolated(unsafe) let (sp, sg, sm, sv) = (p, g, mp, vp)
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    let lo = (n * w / workers) & ~3, hi = w == workers - 1 ? n : (n * (w + 1) / workers) & ~3
+                    k.update(lo..<hi, p: sp, g: sg, m: sm, v: sv)
                 }
+            }
+        }
+    }
+
+    /// The per-element update with the step's scalars folded in.
+    struct Kernel {
+        let b1: Float, b2: Float, eps: Float, decay: Float, stepSize: Float, invBc2Sqrt: Float
+
+        func update(_ range: Range<Int>, p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>,
+                    m mp: UnsafeMutablePointer<Float>, v vp: UnsafeMutablePointer<Float>) {
+            // Explicit 4-wide vectors. `squareRoot()` lowers to a libm call on Linux (errno
+            // semantics), which blocks vectorisation, so the square root is `vectorSqrt`.
+            typealias V4 = SIMD4<Float>
+            let b1v = V4(repeating: b1), b2v = V4(repeating: b2), c1 = V4(repeating: 1 - b1), c2 = V4(repeating: 1 - b2)
+            let dv = V4(repeating: decay), sv = V4(repeating: stepSize), bv = V4(repeating: invBc2Sqrt), ev = V4(repeating: eps)
+            var i = range.lowerBound
+            let n = range.upperBound
+            while i + 4 <= n {
+                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V4.self)
+                let mi = b1v * UnsafeRawPointer(mp + i).loadUnaligned(as: V4.self) + c1 * gi
+                let vi = b2v * UnsafeRawPointer(vp + i).loadUnaligned(as: V4.self) + c2 * gi * gi
+                let pi = UnsafeRawPointer(p + i).loadUnaligned(as: V4.self)
+                UnsafeMutableRawPointer(mp + i).storeBytes(of: mi, as: V4.self)
+                UnsafeMutableRawPointer(vp + i).storeBytes(of: vi, as: V4.self)
+                UnsafeMutableRawPointer(p + i).storeBytes(of: pi * dv - sv * mi / (AdamW.vectorSqrt(vi) * bv + ev), as: V4.self)
+                i += 4
+            }
+            while i < n { // tail of fewer than 4 elements
+                let gi = g[i]
+                let mi = b1 * mp[i] + (1 - b1) * gi
+                let vi = b2 * vp[i] + (1 - b2) * gi * gi
+                mp[i] = mi
+                vp[i] = vi
+                p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() * invBc2Sqrt + eps)
+                i += 1
             }
         }
     }

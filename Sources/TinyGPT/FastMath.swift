@@ -49,6 +49,15 @@ enum FastMath {
         return s
     }
 
+    /// dst[i] += src[i] over `0..<n` (explicit vectors: the compiler will not vectorize through
+    /// possibly aliasing pointers).
+    @inline(__always)
+    static func add(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n { store8(load8(dst + i) + load8(src + i), dst + i); i += 8 }
+        while i < n { dst[i] += src[i]; i += 1 }
+    }
+
     /// max p[0..<n] (n ≥ 1; NaNs are not propagated reliably). Four scalar lanes of selects: the
     /// generic SIMD `max`/`pointwiseMax` are not inlined on the baseline x86-64 target.
     @inline(__always)

@@ -8,6 +8,8 @@ public enum GPTConfigError: Error, Equatable, CustomStringConvertible, Sendable 
     case sequenceTooLong(requested: Int, blockSize: Int)
     /// A preset name that `GPTConfig.preset(named:)` does not know.
     case unknownPreset(String)
+    /// `GPTConfig(metadata:)` found a key missing or not an integer.
+    case badMetadata(key: String, value: String?)
 
     public var description: String {
         switch self {
@@ -17,6 +19,8 @@ public enum GPTConfigError: Error, Equatable, CustomStringConvertible, Sendable 
             return "GPT config: nEmbd (\(c)) must be a multiple of nHead (\(h)); change one of them"
         case .sequenceTooLong(let t, let b):
             return "GPT config: sequence length \(t) exceeds blockSize \(b); use a shorter sequence or a larger blockSize"
+        case .badMetadata(let k, let v):
+            return "GPT config: metadata key '\(k)' is \(v.map { "'\($0)', not an integer" } ?? "missing"); the checkpoint lacks the model config"
         case .unknownPreset(let n):
             return "GPT config: unknown preset '\(n)'; use one of \(GPTConfig.presetNames.joined(separator: ", "))"
         }
@@ -78,6 +82,24 @@ public struct GPTConfig: Sendable, Hashable, Codable {
         if nEmbd % nHead != 0 { throw GPTConfigError.embeddingNotDivisibleByHeads(nEmbd: nEmbd, nHead: nHead) }
     }
 
-    /// Number of parameters (equals `parameterLayout().totalCount`).
+    /// The config as string metadata (Hugging Face key names: `vocab_size`, `n_layer`, `n_head`,
+    /// `n_embd`, `block_size`), e.g. for a safetensors `__metadata__` map.
+    public var metadata: [String: String] {
+        ["vocab_size": "\(vocabSize)", "n_layer": "\(nLayer)", "n_head": "\(nHead)",
+         "n_embd": "\(nEmbd)", "block_size": "\(blockSize)"]
+    }
+
+    /// Reads the keys written by `metadata` (other keys are ignored) and validates the result.
+    public init(metadata: [String: String]) throws {
+        func int(_ key: String) throws -> Int {
+            guard let s = metadata[key], let v = Int(s) else { throw GPTConfigError.badMetadata(key: key, value: metadata[key]) }
+            return v
+        }
+        self.init(vocabSize: try int("vocab_size"), nLayer: try int("n_layer"), nHead: try int("n_head"),
+                  nEmbd: try int("n_embd"), blockSize: try int("block_size"))
+        try validate()
+    }
+
+    /// Number of parameters (equals `GPTParameters.layout(for:).totalCount`).
     public var parameterCount: Int { GPTParameters.layout(for: self).totalCount }
 }

@@ -30,6 +30,8 @@ extension GPTModel {
         // Batch rows are independent until the loss, so each worker runs the whole network on its
         // own slice of the batch (single-threaded kernels inside) — no synchronisation per layer.
         let tg: UnsafePointer<Int32>? = labels == nil ? nil : UnsafePointer(targets)
+        let blas = BLASThreadsGuard(workers: min(threads, B))
+        defer { blas.restore() }
         Parallel.workers(B, threads: threads) { _, rows in
             forwardSlice(b0: rows.lowerBound, nb: rows.count, T: T, targets: tg)
         }
@@ -88,6 +90,8 @@ extension GPTModel {
         let B = lastBatch, T = lastSeqLen, N = B * T
         let workers = min(threads, B)
         ensureGradientShards(workers - 1)
+        let blas = BLASThreadsGuard(workers: workers)
+        defer { blas.restore() }
         // Each worker back-propagates its own batch rows; weight gradients go to a private buffer per
         // worker (worker 0: `gradients`) and are summed at the end.
         let shards = gradientShards
@@ -159,5 +163,25 @@ extension GPTModel {
                                weight: param(p.ln1w), mean: a.ln1Mean + stats, rstd: a.ln1Rstd + stats, N: N, C: C)
         }
         Embedding.backward(dwte: g, dwpe: g + wpeOffset, dout: dres, tokens: inputs + r0, B: B, T: T, C: C)
+    }
+}
+
+/// While several model workers run, BLAS must not start its own threads too (workers × BLAS threads
+/// would oversubscribe the cores, and OpenBLAS threads spin while they wait), so BLAS is set to one
+/// thread for the pass and the caller's setting restored afterwards. A no-op for a single worker.
+struct BLASThreadsGuard {
+    let saved: Int?
+
+    init(workers: Int) {
+        if workers > 1, BLAS.threads != 1 {
+            saved = BLAS.threads
+            BLAS.setThreads(1)
+        } else {
+            saved = nil
+        }
+    }
+
+    func restore() {
+        if let saved { BLAS.setThreads(saved) }
     }
 }

@@ -26,9 +26,13 @@ public enum GPTModelError: Error, Equatable, CustomStringConvertible, Sendable {
 /// activation preallocated at init for batches up to `maxBatchSize` × `maxSeqLen`. `forward` and
 /// `backward` allocate nothing.
 ///
-/// Threading: not thread-safe; use one instance from one thread at a time. Internally the kernels
-/// split work over `threads` workers (attention over (batch, head) pairs, row-wise kernels over
-/// rows); BLAS uses its own process-wide thread setting (`BLAS.setThreads`).
+/// Threading: not thread-safe; use one instance from one thread at a time. Internally forward and
+/// backward split the batch over `threads` workers (each runs the whole network on its rows, weight
+/// gradients are summed at the end). With one worker, BLAS uses the process-wide setting
+/// (`BLAS.setThreads`); with several, BLAS is switched to one thread during the pass and switched
+/// back afterwards — a process-wide change, so other threads calling BLAS at the same time (rare
+/// outside tests) briefly see one BLAS thread. On the 2-core target `threads: 2` is the intended
+/// configuration.
 ///
 /// Ownership: the model owns `parameters` and `gradients`; the buffer pointers stay valid for the
 /// model's lifetime and may be read or written in place (e.g. by an optimizer) between calls.
@@ -39,8 +43,9 @@ public final class GPTModel {
     public let maxBatchSize: Int
     public let maxSeqLen: Int
     /// Worker threads for forward/backward (≥ 1). The batch is split into this many slices of rows,
-    /// each run through the whole network by one worker with single-threaded kernels; set
-    /// `BLAS.setThreads(1)` when using more than one, so BLAS does not oversubscribe the cores.
+    /// each run through the whole network by one worker with single-threaded kernels. While more
+    /// than one worker runs, the model sets BLAS to one thread and restores the caller's setting
+    /// afterwards, so workers and BLAS threads never oversubscribe the cores.
     /// Each extra worker costs one extra gradient buffer (allocated on the first backward using it).
     public var threads: Int
 

@@ -13,6 +13,9 @@ public struct TrainBenchResult: Sendable, CustomStringConvertible {
     public var tokensPerSecond: Double
     /// Mean seconds per phase and step.
     public var forwardSeconds: Double, backwardSeconds: Double, optimizerSeconds: Double
+    /// Process CPU time (user + system, all threads) per timed step, in seconds. On a shared machine
+    /// `tokens / (steps × cpuSecondsPerStep)` shows the work per token independent of contention.
+    public var cpuSecondsPerStep: Double
     /// Loss of the last timed step (nats), to show the optimizer is doing something.
     public var lastLoss: Float
 
@@ -21,7 +24,8 @@ public struct TrainBenchResult: Sendable, CustomStringConvertible {
         return "train bench: \(Int(tokensPerSecond.rounded())) tokens/s "
             + "(B=\(batchSize) T=\(seqLen) L=\(config.nLayer) H=\(config.nHead) C=\(config.nEmbd), "
             + "threads \(threads), \(steps) steps; per step forward \(ms(forwardSeconds)) ms, "
-            + "backward \(ms(backwardSeconds)) ms, optimizer \(ms(optimizerSeconds)) ms; last loss \(lastLoss))"
+            + "backward \(ms(backwardSeconds)) ms, optimizer \(ms(optimizerSeconds)) ms; "
+            + "CPU \(ms(cpuSecondsPerStep)) ms/step; last loss \(lastLoss))"
     }
 }
 
@@ -33,8 +37,8 @@ public enum TrainBench {
     /// Runs `warmup` untimed steps then `steps` timed ones of a model built from `config` (seed 0)
     /// with batch `batchSize` × `seqLen` (default: `blockSize`) tokens. `threads` is the model's
     /// batch workers (`GPTModel.threads`); `blasThreads` the process-wide BLAS thread count, by
-    /// default 1 when the model runs several workers (they already occupy the cores) and `threads`
-    /// otherwise. `log` receives one line per timed step. Throws for invalid configs or sizes.
+    /// default 1 when the model runs several workers (they already occupy the cores; the model
+    /// forces 1 during its passes anyway) and `threads` otherwise. `log` receives one line per timed step. Throws for invalid configs or sizes.
     public static func run(config: GPTConfig, batchSize: Int, seqLen: Int? = nil, steps: Int, warmup: Int = 2,
                            threads: Int, blasThreads: Int? = nil, log: (String) -> Void = { _ in },
                            optimizerStep: (GPTModel) -> Void) throws -> TrainBenchResult {
@@ -56,7 +60,9 @@ public enum TrainBench {
         func seconds(_ d: Duration) -> Double {
             Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
         }
+        var cpuStart = 0.0
         for s in 0..<(warmup + max(steps, 1)) {
+            if s == warmup { cpuStart = processCPUSeconds() }
             let t0 = clock.now
             loss = inputs.withUnsafeBufferPointer { i in
                 targets.withUnsafeBufferPointer { t in model.forward(inputs: i, targets: t, batch: batchSize, seqLen: T) }
@@ -71,11 +77,12 @@ public enum TrainBench {
             let stepSec = seconds(t3 - t0)
             log("step \(s - warmup + 1)/\(steps): loss \(loss), \(Int((Double(n) / stepSec).rounded())) tokens/s")
         }
+        let cpu = processCPUSeconds() - cpuStart
         let k = Double(max(steps, 1))
         return TrainBenchResult(config: config, batchSize: batchSize, seqLen: T, steps: max(steps, 1), threads: threads,
                                 tokensPerSecond: Double(n) * k / (fwd + bwd + opt),
                                 forwardSeconds: fwd / k, backwardSeconds: bwd / k, optimizerSeconds: opt / k,
-                                lastLoss: loss)
+                                cpuSecondsPerStep: cpu / k, lastLoss: loss)
     }
 
     /// `run(config:...)` for a preset name (`nano`, `tiny`, `small`, `base`).
@@ -85,4 +92,16 @@ public enum TrainBench {
         try run(config: GPTConfig.preset(named: preset), batchSize: batchSize, seqLen: seqLen, steps: steps,
                 warmup: warmup, threads: threads, blasThreads: blasThreads, log: log, optimizerStep: optimizerStep)
     }
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    #if canImport(Glibc)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    #endif
+    func sec(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+    return sec(usage.ru_utime) + sec(usage.ru_stime)
 }

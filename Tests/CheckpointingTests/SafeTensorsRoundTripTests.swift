@@ -97,3 +97,24 @@ import Testing
         #expect(try st.tensor("transformer.h.1.attn.c_attn.weight").shape == [32, 96])
     }
 }
+
+@Suite struct SafeTensorsFlatBufferTests {
+    @Test func flatBufferRoundTripAndShapeChecks() throws {
+        let entries: [(name: String, shape: [Int])] = [("w", [2, 3]), ("b", [3])]
+        let src: [Float] = (0..<9).map(Float.init)
+        let tensors = src.withUnsafeBufferPointer { SafeTensors.floatTensors(entries, from: $0, prefix: "m.") }
+        let st = try SafeTensors(data: SafeTensors(tensors: tensors).encoded())
+        #expect(st.names == ["m.b", "m.w"])
+        var dst = [Float](repeating: -1, count: 9)
+        try dst.withUnsafeMutableBufferPointer { try st.copyFloats(entries, into: $0, prefix: "m.") }
+        #expect(dst == src)
+        var untouched = [Float](repeating: -1, count: 9)
+        #expect(throws: SafeTensorsError.wrongShape(tensor: "m.w", expected: [3, 2], actual: [2, 3])) {
+            try untouched.withUnsafeMutableBufferPointer { try st.copyFloats([("w", [3, 2]), ("b", [3])], into: $0, prefix: "m.") }
+        }
+        #expect(throws: SafeTensorsError.missingTensor("w")) {
+            try untouched.withUnsafeMutableBufferPointer { try st.copyFloats(entries, into: $0) }
+        }
+        #expect(untouched.allSatisfy { $0 == -1 })
+    }
+}

@@ -36,4 +36,18 @@ import Testing
         pb.withUnsafeMutableBufferPointer { p in g.withUnsafeBufferPointer { b.step(params: p, grads: $0, lr: 0.01) } }
         #expect(pa == pb)
     }
+
+    @Test func threadedStepIsIdenticalToSerial() {
+        let n = 100_003
+        let serial = AdamW(count: n), threaded = AdamW(count: n)
+        threaded.threads = 3
+        var ps = (0..<n).map { Float($0 % 97) * 0.01 - 0.4 }, pt = ps
+        let g = (0..<n).map { Float(($0 * 31) % 101) * 1e-3 - 0.05 }
+        for _ in 0..<2 {
+            ps.withUnsafeMutableBufferPointer { p in g.withUnsafeBufferPointer { serial.step(params: p, grads: $0, lr: 1e-3) } }
+            pt.withUnsafeMutableBufferPointer { p in g.withUnsafeBufferPointer { threaded.step(params: p, grads: $0, lr: 1e-3) } }
+        }
+        #expect(ps == pt && serial.m == threaded.m && serial.v == threaded.v)
+        #expect(ps != (0..<n).map { Float($0 % 97) * 0.01 - 0.4 })
+    }
 }

@@ -20,6 +20,8 @@ func sharedGoldenGPTDirectory(filePath: String = #filePath) -> URL? {
 }
 
 @Suite struct GoldenGPTTests {
+    init() { useSingleThreadedBLAS() }
+
     @Test func everyGPTCasePasses() throws {
         guard let dir = sharedGoldenGPTDirectory() else { return }
         let results = try GoldenRunner.run(directory: dir)

@@ -6,6 +6,8 @@ import Testing
 /// Every fast kernel against its `Reference` twin on random inputs, with sizes that are not
 /// multiples of the vector width (to cover the loop tails) and several worker counts.
 @Suite struct KernelAgreementTests {
+    init() { useSingleThreadedBLAS() }
+
     static let tol: Float = 2e-5
 
     @Test func embedding() {

@@ -7,6 +7,8 @@ import Testing
 /// whose loss is its own mean. Tolerance is on ‖numeric − analytic‖ / ‖analytic‖; a wrong backward
 /// gives errors of order 1.
 @Suite struct LayerGradientTests {
+    init() { useSingleThreadedBLAS() }
+
     static let tol = 2e-3
 
     @Test func embedding() {

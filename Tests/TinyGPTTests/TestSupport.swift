@@ -63,3 +63,10 @@ func withPointers<R>(_ a: inout [Float], _ b: inout [Float], _ c: inout [Float],
         }
     }
 }
+
+/// Tests run concurrently in one process; threaded OpenBLAS calls from many test threads at once
+/// oversubscribe the cores (OpenBLAS workers spin while waiting) and made a run take minutes.
+/// Every suite that calls BLAS starts with this.
+func useSingleThreadedBLAS() {
+    if BLAS.threads != 1 { BLAS.setThreads(1) }
+}

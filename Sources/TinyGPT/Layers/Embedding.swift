@@ -21,12 +21,8 @@ public enum Embedding {
         for b in 0..<B {
             for t in 0..<T {
                 let d = dout + (b * T + t) * C
-                let e = dwte + Int(tokens[b * T + t]) * C
-                let p = dwpe + t * C
-                for i in 0..<C {
-                    e[i] += d[i]
-                    p[i] += d[i]
-                }
+                FastMath.add(dwte + Int(tokens[b * T + t]) * C, d, C)
+                FastMath.add(dwpe + t * C, d, C)
             }
         }
     }

@@ -18,18 +18,20 @@ public enum Linear {
     public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                N: Int, IC: Int, OC: Int, layout: WeightLayout = .inOut) {
-        var beta: Float = 0
+        // The GEMM always accumulates (beta 1) into rows pre-filled with the bias or zeros: OpenBLAS
+        // implements beta 0 as a scalar zeroing pass over C, several times slower than memset.
         if let bias {
             for r in 0..<N { (out + r * OC).update(from: bias, count: OC) }
-            beta = 1
+        } else {
+            out.update(repeating: 0, count: N * OC)
         }
         switch layout {
         case .inOut:
             BLAS.sgemm(.none, .none, m: N, n: OC, k: IC, a: inp, lda: IC, b: weight, ldb: OC,
-                       beta: beta, c: out, ldc: OC)
+                       beta: 1, c: out, ldc: OC)
         case .outIn:
             BLAS.sgemm(.none, .transposed, m: N, n: OC, k: IC, a: inp, lda: IC, b: weight, ldb: IC,
-                       beta: beta, c: out, ldc: OC)
+                       beta: 1, c: out, ldc: OC)
         }
     }
 
@@ -41,7 +43,9 @@ public enum Linear {
                                 N: Int, IC: Int, OC: Int, layout: WeightLayout = .inOut,
                                 accumulateInput: Bool = false) {
         if let dinp {
-            let beta: Float = accumulateInput ? 1 : 0
+            // Overwrite = zero with memset, then accumulate (see `forward` for why not beta 0).
+            if !accumulateInput { dinp.update(repeating: 0, count: N * IC) }
+            let beta: Float = 1
             switch layout {
             case .inOut: // dinp = dout @ W^T, W (IC, OC)
                 BLAS.sgemm(.none, .transposed, m: N, n: IC, k: OC, a: dout, lda: OC, b: weight, ldb: OC,
@@ -60,10 +64,7 @@ public enum Linear {
                        beta: 1, c: dweight, ldc: IC)
         }
         if let dbias {
-            for r in 0..<N {
-                let d = dout + r * OC
-                for o in 0..<OC { dbias[o] += d[o] }
-            }
+            for r in 0..<N { FastMath.add(dbias, dout + r * OC, OC) }
         }
     }
 
