@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership"]),
-        .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors"]),
+        .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors", "Checkpointing"]),
         .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
