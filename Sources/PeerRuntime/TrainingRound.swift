@@ -45,6 +45,10 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
     public private(set) var lateDropped = 0
     public private(set) var duplicatesDropped = 0
     public private(set) var unexpectedDropped = 0
+    /// Contributions for steps more than `maxAhead` past the last applied one: refused, so a hostile
+    /// or confused peer cannot make the buffer grow without bound.
+    public private(set) var tooFarAheadDropped = 0
+    public var maxAhead = 256
 
     public init(me: Int, deadline: Deadline, historyLength: Int = 32) {
         self.me = me
@@ -109,7 +113,11 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
             receivedByPeer[peer] = value
             return completeIfReady(now: now)
         }
-        // Ahead of us (or a round not yet opened): keep it for later.
+        // Ahead of us (or a round not yet opened): keep it for later, within bounds.
+        if step > lastAppliedStep + maxAhead || (early[step] == nil && early.count >= maxAhead) {
+            tooFarAheadDropped += 1
+            return []
+        }
         if early[step]?[peer] != nil { duplicatesDropped += 1; return [] }
         early[step, default: [:]][peer] = value
         return []

@@ -35,7 +35,7 @@ import TinyGPT
     static func basePort() -> Int { 30000 + Int(getpid() % 2000) * 10 + Int.random(in: 0..<5) * 2000 % 10000 }
 
     /// Runs every peer on its own thread; returns each peer's rounds.jsonl lines (bounded: 60 s).
-    static func run(_ topo: Topology, steps: Int) throws -> [[[String: Any]]] {
+    static func run(_ topo: Topology, steps: Int, alongside: (@Sendable () -> Void)? = nil) throws -> [[[String: Any]]] {
         let text = Array(String(repeating: "Now is the winter of our discontent made glorious summer. ", count: 80).utf8)
         let corpus = try Corpus(bytes: text, source: "test", contextLength: 32)
         let config = try PeerSetup.modelConfig(topo)
@@ -65,6 +65,7 @@ import TinyGPT
             }
         }
         Thread.sleep(forTimeInterval: 0.2)
+        alongside?()
         if group.wait(timeout: .now() + 60) == .timedOut {
             for n in nodes { n.stopRequested.set() }
             _ = group.wait(timeout: .now() + 10)
@@ -111,6 +112,44 @@ import TinyGPT
         // Dense gradients: what goes out is the dense size plus the peer loop's prefix (digest, expected set).
         #expect(logs[0].first?["bytes_out"] as? Int == (logs[0].first?["bytes_dense"] as? Int).map { $0 + CatchUpWire.updatePrefix })
     }
+}
+
+extension LoopbackTrainingTests {
+    /// Random bytes over plain TCP to every pub (XPUB) and sync (ROUTER) port of a running cluster:
+    /// the peers must shrug them off (ZMTP handshakes fail; nothing reaches the training loop).
+    @Test func randomBytesAtEveryEndpointDoNotDisturbTraining() throws {
+        let topo = try Self.topology(peers: 3, ring: false, basePort: Self.basePort() + 300)
+        let ports = topo.peers.flatMap { [Int($0.pub.port), Int($0.sync.port)] }
+        let logs = try Self.run(topo, steps: 20) {
+            var rng = SeededRNG(seed: 12)
+            for round in 0..<30 {
+                for port in ports {
+                    let junk = (0..<(16 + Int(rng.next() % 2000))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                    // Half the time, a plausible ZMTP greeting first, so the garbage reaches further.
+                    let greeting: [UInt8] = round % 2 == 0 ? [0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 0] : []
+                    sendRaw(port: port, bytes: greeting + junk)
+                }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        Self.checkAgreement(logs, steps: 20, peers: 3)
+    }
+}
+
+/// Connects to 127.0.0.1:port, writes `bytes`, closes. Errors are ignored: the point is the peer.
+func sendRaw(port: Int, bytes: [UInt8]) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard ok == 0 else { return }
+    _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
 }
 
 final class NodeBox: @unchecked Sendable {

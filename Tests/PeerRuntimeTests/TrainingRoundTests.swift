@@ -115,3 +115,14 @@ import Testing
         if case .droppedLate? = r.onContribution(peer: 1, step: 5, "late", now: 0).first {} else { Issue.record("expected late drop") }
     }
 }
+
+@Suite struct TrainingRoundBoundsTests {
+    @Test func farFutureContributionsAreRefusedNotBuffered() {
+        var r = TrainingRound<String>(me: 0, deadline: .fixed(seconds: 1))
+        for s in stride(from: 300, to: 100_000, by: 7) { _ = r.onContribution(peer: 1, step: s, "x", now: 0) }
+        #expect(r.tooFarAheadDropped > 10_000)
+        #expect(!r.hasBuffered(atOrAfter: 257))
+        _ = r.onContribution(peer: 1, step: 5, "near", now: 0)
+        #expect(r.hasBuffered(atOrAfter: 5))
+    }
+}
