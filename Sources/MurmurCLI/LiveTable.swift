@@ -124,8 +124,8 @@ struct RunSummary {
         }
         var faults: [String: Int] = [:]
         for id in peers {
-            for h in files.heartbeats(id) where h["event"] as? String == "status" || h["event"] as? String == "rejoined" {
-                let to = (h["to"] as? String) ?? "rejoined"
+            for h in files.heartbeats(id) where h["event"] as? String == "status" {
+                let to = (h["status"] as? String) ?? ""
                 if to == "suspect" || to == "dead" || to == "rejoined" { faults[to, default: 0] += 1 }
             }
         }

@@ -87,6 +87,22 @@ struct TimedEvent: Sendable, Equatable {
         timeMs = JSONField.int64(o["time_ms"])
         let peer = o["peer"] as? String
         switch name {
+        // Current schema (docs/LOGS.md): `peer` wrote the line, `from` is who it is about.
+        case "sent":
+            event = .send(peer: peer ?? "?", state: o["state"] as? String ?? "?", step: JSONField.int(o["step"]) ?? -1)
+        case "received":
+            event = .recv(peer: o["from"] as? String ?? "?", incarnation: JSONField.int(o["incarnation"]) ?? 0,
+                          state: o["state"] as? String ?? "?", step: JSONField.int(o["step"]) ?? -1,
+                          digest: o["digest"] as? String ?? "-", loss: JSONField.double(o["loss"]),
+                          lag: JSONField.int(o["lag"]) ?? 0)
+        case "status" where o["status"] != nil:
+            let subject = o["from"] as? String ?? "?"
+            if o["status"] as? String == "rejoined" {
+                event = .rejoined(peer: subject, incarnation: JSONField.int(o["incarnation"]) ?? 0)
+            } else {
+                event = .status(peer: subject, from: o["previous"] as? String ?? "?", to: o["status"] as? String ?? "?")
+            }
+        // First schema (send/recv/status with `to`), still read so older run folders report.
         case "send":
             event = .send(peer: peer ?? "?", state: o["state"] as? String ?? "?", step: JSONField.int(o["step"]) ?? -1)
         case "recv":
@@ -100,7 +116,7 @@ struct TimedEvent: Sendable, Equatable {
             event = .rejoined(peer: peer ?? "?", incarnation: JSONField.int(o["incarnation"]) ?? 0)
         default:
             var fields: [String: String] = [:]
-            for (k, v) in o where !["event", "time_ms", "peer"].contains(k) { fields[k] = JSONField.text(v) }
+            for (k, v) in o where !["event", "time_ms", "peer", "t"].contains(k) { fields[k] = JSONField.text(v) }
             event = .other(name: name, peer: peer, fields: fields)
         }
     }

@@ -33,11 +33,10 @@ extension PeerNode {
                 invalidBodies += 1
                 return
             }
-            heartbeats.write(["event": "recv", "peer": peerIDs[origin], "incarnation": hb.incarnation,
-                              "state": hb.state.description, "step": hb.lastAppliedStep,
-                              "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss),
-                              "lag": Int(hb.lastAppliedStep) - lastApplied, "time_ms": wallMillis()])
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
+            log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
+                 "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,
+                 "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss), "lag": Int(hb.lastAppliedStep) - lastApplied])
         case .bye:
             guard origin != me else { return }
             membershipEvents(membership.onBye(peer: origin, now: now), now: now)
@@ -71,13 +70,17 @@ extension PeerNode {
             case .sendHeartbeat:
                 sendHeartbeat(now: now)
             case .statusChanged(let p, let from, let to):
-                heartbeats.write(["event": "status", "peer": peerIDs[p], "from": from.rawValue, "to": to.rawValue,
-                                  "time_ms": wallMillis()])
+                let last = membership.records[p]?.last
+                log(["event": "status", "from": peerIDs[p], "status": to.rawValue, "previous": from.rawValue,
+                     "incarnation": last?.incarnation ?? 0, "step": last?.lastAppliedStep ?? -1,
+                     "digest": last.map { ParameterDigest.hex($0.digest) } ?? ""])
                 if to == .dead || to == .left {
                     handle(round.onPeerGone(p, now: now))
                 }
             case .rejoined(let p, let inc):
-                heartbeats.write(["event": "rejoined", "peer": peerIDs[p], "incarnation": inc, "time_ms": wallMillis()])
+                let last = membership.records[p]?.last
+                log(["event": "status", "from": peerIDs[p], "status": "rejoined", "incarnation": inc,
+                     "step": last?.lastAppliedStep ?? -1, "digest": last.map { ParameterDigest.hex($0.digest) } ?? ""])
             }
         }
     }
@@ -88,8 +91,8 @@ extension PeerNode {
                            sentAtMillis: wallMillis(),
                            heard: membership.alivePeers.filter { $0 < Heartbeat.heardCapacity }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) })
         publish(kind: .heartbeat, step: UInt64(max(0, lastApplied)), body: hb.encode())
-        heartbeats.write(["event": "send", "peer": peerIDs[me], "state": state.description, "step": lastApplied,
-                          "time_ms": wallMillis()])
+        log(["event": "sent", "from": peerIDs[me], "status": "alive", "incarnation": incarnation, "state": state.description,
+             "step": lastApplied, "digest": ParameterDigest.hex(hb.digest)])
     }
 
     func envelope(kind: MessageKind, step: UInt64, body: [UInt8]) -> Envelope {

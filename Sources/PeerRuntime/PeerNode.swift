@@ -278,6 +278,7 @@ public final class PeerNode {
     }
 
     var applyError: PeerError?
+    var lateLogged = 0
 
     /// Carries out round directives.
     func handle(_ directives: [TrainingRound<[UInt8]>.Directive]) {
@@ -297,14 +298,18 @@ public final class PeerNode {
             replayLog.record(step: s, payloads)
             lastApplied = s
             let digest = engine.digest()
+            let late = round.lateDropped - lateLogged
+            lateLogged = round.lateDropped
+            let ms = wallMillis()
             rounds.write([
+                "t": rfc3339(millis: ms), "late": late, "deadline_ms": Int(round.currentDeadlineSeconds * 1000),
                 "step": s, "digest": ParameterDigest.hex(digest), "loss": jsonNumber(lastLoss),
                 "contributors": contributions.map { peerIDs[$0.peer] }, "missing": missing.map { peerIDs[$0] },
                 "bytes_out": contributions.first { $0.peer == me }?.value.count ?? 0,
                 "bytes_in": contributions.filter { $0.peer != me }.reduce(0) { $0 + $1.value.count },
                 "bytes_reference": engine.referenceBytesPerContribution, "bytes_dense": engine.denseBytesPerContribution,
                 "waited_ms": Int(waited * 1000), "timed_out": timedOut, "late_dropped": round.lateDropped,
-                "invalid_bodies": invalidBodies, "time_ms": wallMillis(), "peer": peerIDs[me], "phase": phaseName,
+                "invalid_bodies": invalidBodies, "time_ms": ms, "peer": peerIDs[me], "phase": phaseName,
             ])
             onApplied?(s)
             checkMajority(step: s, digests: digests)
@@ -363,10 +368,14 @@ public final class PeerNode {
     /// Adds an event line (checkpoint written, checkpoint skipped…) to heartbeats.jsonl.
     public func note(_ fields: [String: Any]) { log(fields) }
 
+    /// One line of heartbeats.jsonl (fields in docs/LOGS.md): `peer` is always the peer writing the
+    /// log; `from` the peer the line is about.
     func log(_ fields: [String: Any]) {
         var f = fields
-        f["peer"] = f["peer"] ?? peerIDs[me]
-        f["time_ms"] = wallMillis()
+        let ms = wallMillis()
+        f["peer"] = peerIDs[me]
+        f["t"] = rfc3339(millis: ms)
+        f["time_ms"] = ms
         heartbeats.write(f)
     }
 }

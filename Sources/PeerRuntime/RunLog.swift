@@ -36,3 +36,12 @@ public func wallMillis() -> UInt64 { UInt64((Date().timeIntervalSince1970 * 1000
 
 /// A JSON-safe number: NaN and infinities become nil (JSON has none).
 func jsonNumber(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }
+
+/// RFC 3339 UTC time with milliseconds, e.g. `2026-11-24T19:35:07.242Z`.
+public func rfc3339(millis: UInt64) -> String {
+    var t = time_t(millis / 1000)
+    var parts = tm()
+    gmtime_r(&t, &parts)
+    return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+                  Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(millis % 1000))
+}

@@ -50,7 +50,13 @@ import Testing
             for case let .message(env, _) in asker.events(timeout: .milliseconds(20)) where env.header.kind == .heartbeat { heartbeat = true }
         }
         #expect(heartbeat)
-        #expect(donor.stats.failedOperations == 1)
+        // The counter is updated on the mesh thread; give its snapshot a bounded moment to land.
+        var failed = donor.stats.failedOperations
+        for _ in 0..<200 where failed != 1 {
+            Thread.sleep(forTimeInterval: 0.01)
+            failed = donor.stats.failedOperations
+        }
+        #expect(failed == 1)
     }
 
     @Test func stoppedPeerIsSeenDisconnected() throws {

@@ -48,26 +48,26 @@ struct RunFixture {
     static func heartbeats(of id: String) -> [[String: Any]] {
         var out: [[String: Any]] = []
         for s in 0..<steps {
-            out.append(["event": "send", "peer": id, "state": "training", "step": s - 1, "time_ms": t0 + Int64(s) * 1000 + 100])
+            out.append(["event": "sent", "peer": id, "from": id, "state": "training", "step": s - 1, "time_ms": t0 + Int64(s) * 1000 + 100])
             for other in peers where other != id {
-                out.append(["event": "recv", "peer": other, "incarnation": 1, "state": "training", "step": s - 1,
+                out.append(["event": "received", "peer": id, "from": other, "incarnation": 1, "state": "training", "step": s - 1,
                             "digest": "0123456789abcdef", "loss": NSNull(), "lag": 0, "time_ms": t0 + Int64(s) * 1000 + 200])
             }
         }
         for other in peers where other != id {
-            out.append(["event": "status", "peer": other, "from": "unknown", "to": "alive", "time_ms": t0 + 50])
+            out.append(["event": "status", "peer": id, "from": other, "previous": "unknown", "status": "alive", "time_ms": t0 + 50])
         }
         if id == "p0" {
             out += [
-                ["event": "status", "peer": "p1", "from": "alive", "to": "suspect", "time_ms": t0 + 3000],
-                ["event": "status", "peer": "p1", "from": "suspect", "to": "dead", "time_ms": t0 + 4500],
-                ["event": "rejoined", "peer": "p1", "incarnation": 2, "time_ms": t0 + 6000],
-                ["event": "status", "peer": "p1", "from": "dead", "to": "alive", "time_ms": t0 + 6000],
+                ["event": "status", "peer": id, "from": "p1", "previous": "alive", "status": "suspect", "time_ms": t0 + 3000],
+                ["event": "status", "peer": id, "from": "p1", "previous": "suspect", "status": "dead", "time_ms": t0 + 4500],
+                ["event": "status", "peer": id, "from": "p1", "status": "rejoined", "incarnation": 2, "time_ms": t0 + 6000],
+                ["event": "status", "peer": id, "from": "p1", "previous": "dead", "status": "alive", "time_ms": t0 + 6000],
                 ["event": "checkpoint", "peer": "p0", "step": 5, "path": "ckpt/5", "time_ms": t0 + 6500],
             ]
         }
         if id == odd {
-            out.append(["event": "status", "peer": "p1", "from": "alive", "to": "dead", "time_ms": t0 + 5000])
+            out.append(["event": "status", "peer": id, "from": "p1", "previous": "alive", "status": "dead", "time_ms": t0 + 5000])
         }
         return out.sorted { ($0["time_ms"] as! Int64) < ($1["time_ms"] as! Int64) }
     }
