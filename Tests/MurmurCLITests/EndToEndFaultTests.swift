@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+/// Four real `murmur peer` processes (`nano`) on loopback, with real faults: kill -9 and restart
+/// (replay and snapshot catch-up) and SIGSTOP/SIGCONT. Every wait is bounded; every process started
+/// is killed at the end.
+@Suite(.serialized) struct EndToEndFaultTests {
+    /// The built `murmur` binary next to the test bundle (swift build builds it with the tests).
+    static var binary: String? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidate = root.appendingPathComponent(".build/debug/murmur").path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
+    }
+
+    final class Cluster {
+        let dir: URL
+        let topology: URL
+        let binary: String
+        var processes: [String: Process] = [:]
+        let peers = ["p0", "p1", "p2", "p3"]
+
+        init(binary: String, steps: Int, basePort: Int) throws {
+            self.binary = binary
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("murmur-e2e-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            let text = (0..<3000).map { i in "Line \(i): what's in a name? that which we call a rose by any other word would smell as sweet.\n" }.joined()
+            try text.write(to: dir.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
+            var yaml = """
+            run: e2e-\(basePort)
+            seed: 3
+            model: { preset: nano }
+            data: { corpus: file, batch_size: 4, file: \(dir.appendingPathComponent("corpus.txt").path) }
+            optimizer: { kind: demo, lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
+            steps: \(steps)
+            round: { deadline: adaptive, max_deadline: 5s }
+            heartbeat: { interval: 100ms, suspect_after: 500ms, dead_after: 1500ms }
+            checkpoint: { every: 10, keep: 3, dir: \(dir.appendingPathComponent("run").path) }
+            security: { curve: false, keys: \(dir.appendingPathComponent("keys").path) }
+            peers:
+
+            """
+            for (i, p) in peers.enumerated() {
+                yaml += "  - { id: \(p), pub: \"tcp://127.0.0.1:\(basePort + 10 * i)\", sync: \"tcp://127.0.0.1:\(basePort + 10 * i + 1)\" }\n"
+            }
+            topology = dir.appendingPathComponent("e2e.yaml")
+            try yaml.write(to: topology, atomically: true, encoding: .utf8)
+        }
+
+        deinit {
+            for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            try? FileManager.default.removeItem(at: dir)
+        }
+
+        func start(_ id: String) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["peer", "--topology", topology.path, "--id", id, "--eval-batches", "2"]
+            let log = dir.appendingPathComponent("\(id).out")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let h = try FileHandle(forWritingTo: log)
+            h.seekToEndOfFile()
+            p.standardOutput = h
+            p.standardError = h
+            try p.run()
+            processes[id] = p
+        }
+
+        func signal(_ id: String, _ sig: Int32) { if let p = processes[id] { kill(p.processIdentifier, sig) } }
+
+        func rounds(_ id: String) -> [[String: Any]] { lines(dir.appendingPathComponent("run/\(id)/rounds.jsonl")) }
+        func events(_ id: String) -> [[String: Any]] { lines(dir.appendingPathComponent("run/\(id)/heartbeats.jsonl")) }
+
+        func lines(_ url: URL) -> [[String: Any]] {
+            guard let d = FileManager.default.contents(atPath: url.path) else { return [] }
+            return d.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        }
+
+        func lastStep(_ id: String) -> Int { rounds(id).compactMap { $0["step"] as? Int }.max() ?? -1 }
+
+        /// Polls `condition` every 50 ms for at most `seconds`.
+        @discardableResult
+        func wait(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+            let end = Date().addingTimeInterval(seconds)
+            while Date() < end {
+                if condition() { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return condition()
+        }
+
+        func allExited() -> Bool { processes.values.allSatisfy { !$0.isRunning } }
+
+        /// Final digest of each peer (its last rounds line).
+        func finalDigests() -> [String: String] {
+            var out: [String: String] = [:]
+            for id in peers {
+                if let last = rounds(id).max(by: { ($0["step"] as? Int ?? -1) < ($1["step"] as? Int ?? -1) }) {
+                    out[id] = "\(last["step"] ?? "?"):\(last["digest"] ?? "?")"
+                }
+            }
+            return out
+        }
+
+        func catchUps(_ id: String) -> [[String: Any]] { events(id).filter { $0["event"] as? String == "catchup" && $0["result"] as? String == "done" } }
+
+        /// Longest wait of any survivor's round (ms).
+        func longestWait(excluding: String) -> Int {
+            peers.filter { $0 != excluding }.flatMap { rounds($0).compactMap { $0["waited_ms"] as? Int } }.max() ?? 0
+        }
+    }
+
+    static func basePort() -> Int { 40000 + Int(getpid() % 500) * 20 }
+
+    @Test func killNineAndQuickRestartCatchesUpByReplay() throws {
+        guard let binary = Self.binary else { print("SKIPPED: .build/debug/murmur not built"); return }
+        let c = try Cluster(binary: binary, steps: 260, basePort: Self.basePort())
+        for p in c.peers { try c.start(p) }
+        #expect(c.wait(60) { c.lastStep("p3") >= 40 }, "cluster did not reach step 40")
+        c.signal("p3", SIGKILL)
+        Thread.sleep(forTimeInterval: 0.3)
+        try c.start("p3")
+        #expect(c.wait(120) { c.allExited() }, "run did not finish")
+        let digests = c.finalDigests()
+        #expect(Set(digests.values).count == 1 && digests.count == 4, "\(digests)")
+        let done = c.catchUps("p3")
+        #expect(done.contains { $0["mode"] as? String == "replay" }, "p3 catch-ups: \(done)")
+        // Survivors never stall longer than the dead timeout plus a step.
+        #expect(c.longestWait(excluding: "p3") <= 1500 + 1000)
+    }
+
+    @Test func restartAfterMoreThanRStepsCatchesUpBySnapshot() throws {
+        guard let binary = Self.binary else { print("SKIPPED: .build/debug/murmur not built"); return }
+        let c = try Cluster(binary: binary, steps: 400, basePort: Self.basePort() + 100)
+        for p in c.peers { try c.start(p) }
+        #expect(c.wait(60) { c.lastStep("p3") >= 30 })
+        c.signal("p3", SIGKILL)
+        let killedAt = c.lastStep("p3")
+        // Replay covers 64 steps; wait until the others are well past that from p3's checkpoint.
+        #expect(c.wait(60) { c.lastStep("p0") >= killedAt + 90 })
+        try c.start("p3")
+        #expect(c.wait(120) { c.allExited() }, "run did not finish")
+        let digests = c.finalDigests()
+        #expect(Set(digests.values).count == 1 && digests.count == 4, "\(digests)")
+        #expect(c.catchUps("p3").contains { $0["mode"] as? String == "snapshot" }, "p3 catch-ups: \(c.catchUps("p3"))")
+        // The others saw p3 die and come back with a new incarnation.
+        #expect(c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "dead" })
+        #expect(c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "rejoined" })
+    }
+
+    @Test func stoppedLongerThanTheDeadTimeoutIsDeclaredDeadThenRepairs() throws {
+        guard let binary = Self.binary else { print("SKIPPED: .build/debug/murmur not built"); return }
+        let c = try Cluster(binary: binary, steps: 300, basePort: Self.basePort() + 200)
+        for p in c.peers { try c.start(p) }
+        #expect(c.wait(60) { c.lastStep("p3") >= 30 })
+        c.signal("p3", SIGSTOP)
+        #expect(c.wait(20) { c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "dead" } },
+                "p3 was not declared dead")
+        Thread.sleep(forTimeInterval: 0.5)
+        c.signal("p3", SIGCONT)
+        #expect(c.wait(120) { c.allExited() }, "run did not finish")
+        let digests = c.finalDigests()
+        #expect(Set(digests.values).count == 1 && digests.count == 4, "\(digests)")
+        #expect(!c.catchUps("p3").isEmpty, "p3 never caught up")
+    }
+}
