@@ -48,7 +48,7 @@ import Testing
 
         deinit {
             for p in processes.values where p.isRunning { kill(p.processIdentifier, SIGKILL) }
-            try? FileManager.default.removeItem(at: dir)
+            if ProcessInfo.processInfo.environment["MURMUR_KEEP_E2E"] == nil { try? FileManager.default.removeItem(at: dir) }
         }
 
         func start(_ id: String) throws {
@@ -103,6 +103,22 @@ import Testing
 
         func catchUps(_ id: String) -> [[String: Any]] { events(id).filter { $0["event"] as? String == "catchup" && $0["result"] as? String == "done" } }
 
+        /// Milliseconds from `t0` (ms since 1970) to the first event of `observer`'s log matching `match`.
+        func msUntil(_ observer: String, after t0: Int, _ match: ([String: Any]) -> Bool) -> Int? {
+            events(observer).first { ($0["time_ms"] as? Int ?? 0) >= t0 && match($0) }.map { ($0["time_ms"] as! Int) - t0 }
+        }
+
+        /// A one-line measurement for the test output: detection by p0 and catch-up of `id`.
+        func report(_ id: String, faultAt t0: Int, restartAt t1: Int?) -> String {
+            let suspect = msUntil("p0", after: t0) { $0["from"] as? String == id && $0["status"] as? String == "suspect" }
+            let dead = msUntil("p0", after: t0) { $0["from"] as? String == id && $0["status"] as? String == "dead" }
+            let caught = t1.flatMap { t in msUntil(id, after: t) { $0["event"] as? String == "catchup" && $0["result"] as? String == "done" } }
+            let done = catchUps(id).last
+            return "measured: \(id) suspect after \(suspect.map { "\($0) ms" } ?? "-"), dead after \(dead.map { "\($0) ms" } ?? "-"); "
+                + "caught up \(caught.map { "\($0) ms after restart" } ?? "-") by \(done?["mode"] ?? "-") at step \(done?["step"] ?? "-"); "
+                + "longest survivor wait \(longestWait(excluding: id)) ms"
+        }
+
         /// Longest wait of any survivor's round (ms).
         func longestWait(excluding: String) -> Int {
             peers.filter { $0 != excluding }.flatMap { rounds($0).compactMap { $0["waited_ms"] as? Int } }.max() ?? 0
@@ -116,8 +132,10 @@ import Testing
         let c = try Cluster(binary: binary, steps: 260, basePort: Self.basePort())
         for p in c.peers { try c.start(p) }
         #expect(c.wait(60) { c.lastStep("p3") >= 40 }, "cluster did not reach step 40")
+        let t0 = Int(Date().timeIntervalSince1970 * 1000)
         c.signal("p3", SIGKILL)
         Thread.sleep(forTimeInterval: 0.3)
+        let t1 = Int(Date().timeIntervalSince1970 * 1000)
         try c.start("p3")
         #expect(c.wait(120) { c.allExited() }, "run did not finish")
         let digests = c.finalDigests()
@@ -126,6 +144,7 @@ import Testing
         #expect(done.contains { $0["mode"] as? String == "replay" }, "p3 catch-ups: \(done)")
         // Survivors never stall longer than the dead timeout plus a step.
         #expect(c.longestWait(excluding: "p3") <= 1500 + 1000)
+        print(c.report("p3", faultAt: t0, restartAt: t1))
     }
 
     @Test func restartAfterMoreThanRStepsCatchesUpBySnapshot() throws {
@@ -133,10 +152,12 @@ import Testing
         let c = try Cluster(binary: binary, steps: 400, basePort: Self.basePort() + 100)
         for p in c.peers { try c.start(p) }
         #expect(c.wait(60) { c.lastStep("p3") >= 30 })
+        let t0 = Int(Date().timeIntervalSince1970 * 1000)
         c.signal("p3", SIGKILL)
         let killedAt = c.lastStep("p3")
         // Replay covers 64 steps; wait until the others are well past that from p3's checkpoint.
         #expect(c.wait(60) { c.lastStep("p0") >= killedAt + 90 })
+        let t1 = Int(Date().timeIntervalSince1970 * 1000)
         try c.start("p3")
         #expect(c.wait(120) { c.allExited() }, "run did not finish")
         let digests = c.finalDigests()
@@ -145,6 +166,7 @@ import Testing
         // The others saw p3 die and come back with a new incarnation.
         #expect(c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "dead" })
         #expect(c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "rejoined" })
+        print(c.report("p3", faultAt: t0, restartAt: t1))
     }
 
     @Test func stoppedLongerThanTheDeadTimeoutIsDeclaredDeadThenRepairs() throws {
@@ -152,14 +174,17 @@ import Testing
         let c = try Cluster(binary: binary, steps: 300, basePort: Self.basePort() + 200)
         for p in c.peers { try c.start(p) }
         #expect(c.wait(60) { c.lastStep("p3") >= 30 })
+        let t0 = Int(Date().timeIntervalSince1970 * 1000)
         c.signal("p3", SIGSTOP)
         #expect(c.wait(20) { c.events("p0").contains { $0["from"] as? String == "p3" && $0["status"] as? String == "dead" } },
                 "p3 was not declared dead")
         Thread.sleep(forTimeInterval: 0.5)
+        let t1 = Int(Date().timeIntervalSince1970 * 1000)
         c.signal("p3", SIGCONT)
         #expect(c.wait(120) { c.allExited() }, "run did not finish")
         let digests = c.finalDigests()
         #expect(Set(digests.values).count == 1 && digests.count == 4, "\(digests)")
         #expect(!c.catchUps("p3").isEmpty, "p3 never caught up")
+        print(c.report("p3", faultAt: t0, restartAt: t1))
     }
 }
