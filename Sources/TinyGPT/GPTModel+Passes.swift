@@ -104,9 +104,9 @@ extension GPTModel {
             let total = layout.totalCount
             Parallel.ranges(total, threads: workers, minPerThread: 1 << 14) { r in
                 let g = gradients.baseAddress!
+                // Fixed order (shard 1, 2, ...), so the sum does not depend on scheduling.
                 for k in 0..<(workers - 1) {
-                    let s = shards + k * total
-                    for i in r { g[i] += s[i] }
+                    FastMath.add(g + r.lowerBound, shards + k * total + r.lowerBound, r.count)
                 }
             }
         }
