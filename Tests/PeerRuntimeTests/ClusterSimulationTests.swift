@@ -80,15 +80,18 @@ struct SimulatedCluster {
     }
 }
 
-func loopbackTopology(peers: Int, ring: Bool = false, preset: String = "nano", kind: String = "demo") throws -> Topology {
+/// A topology of `peers` on 127.0.0.1 (ports from `basePort`), full mesh or a ring; shared by the
+/// simulated and the real-socket tests.
+func loopbackTopology(peers: Int, ring: Bool = false, preset: String = "nano", kind: String = "demo",
+                      basePort: Int = 20000, run: String = "sim", deadline: String = "2s") throws -> Topology {
     var yaml = """
-    run: sim
+    run: \(run)
     seed: 5
     model: { preset: \(preset) }
     data: { corpus: shakespeare, batch_size: 2 }
     optimizer: { kind: \(kind), lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
     steps: 20
-    round: { deadline: 2s, max_deadline: 10s }
+    round: { deadline: \(deadline), max_deadline: 5s }
     heartbeat: { interval: 100ms, suspect_after: 500ms, dead_after: 1500ms }
     checkpoint: { every: 50, keep: 3, dir: runs/sim }
     security: { curve: false, keys: keys/ }
@@ -97,7 +100,7 @@ func loopbackTopology(peers: Int, ring: Bool = false, preset: String = "nano", k
     """
     for i in 0..<peers {
         let nb = ring ? ", neighbors: [p\((i + peers - 1) % peers), p\((i + 1) % peers)]" : ""
-        yaml += "  - { id: p\(i), pub: \"tcp://127.0.0.1:\(20000 + 10 * i)\", sync: \"tcp://127.0.0.1:\(20001 + 10 * i)\"\(nb) }\n"
+        yaml += "  - { id: p\(i), pub: \"tcp://127.0.0.1:\(basePort + 10 * i)\", sync: \"tcp://127.0.0.1:\(basePort + 10 * i + 1)\"\(nb) }\n"
     }
     return try TopologyParser.parse(yaml: yaml, file: "sim.yaml")
 }

@@ -10,25 +10,7 @@ import TinyGPT
 /// Peers on real ZeroMQ sockets on 127.0.0.1, each PeerNode on its own thread in this process.
 @Suite(.serialized) struct LoopbackTrainingTests {
     static func topology(peers: Int, ring: Bool, basePort: Int, kind: String = "demo") throws -> Topology {
-        var yaml = """
-        run: loopback-\(basePort)
-        seed: 11
-        model: { preset: nano }
-        data: { corpus: shakespeare, batch_size: 2 }
-        optimizer: { kind: \(kind), lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
-        steps: 20
-        round: { deadline: adaptive, max_deadline: 5s }
-        heartbeat: { interval: 100ms, suspect_after: 1s, dead_after: 3s }
-        checkpoint: { every: 50, keep: 3, dir: runs/loopback }
-        security: { curve: false, keys: keys/ }
-        peers:
-
-        """
-        for i in 0..<peers {
-            let nb = ring ? ", neighbors: [p\((i + peers - 1) % peers), p\((i + 1) % peers)]" : ""
-            yaml += "  - { id: p\(i), pub: \"tcp://127.0.0.1:\(basePort + 10 * i)\", sync: \"tcp://127.0.0.1:\(basePort + 10 * i + 1)\"\(nb) }\n"
-        }
-        return try TopologyParser.parse(yaml: yaml, file: "loopback.yaml")
+        try loopbackTopology(peers: peers, ring: ring, kind: kind, basePort: basePort, run: "loopback-\(basePort)", deadline: "adaptive")
     }
 
     /// A port range unlikely to collide between concurrent runs on one machine.
