@@ -13,7 +13,8 @@
 /// swallow all but the first.
 ///
 /// **Bounded memory.** Only the newest incarnation per origin is kept; within it, entries older
-/// than `stepWindow` steps behind that origin's newest step are forgotten, and at most
+/// than `stepWindow` sequence numbers behind that origin's newest message are forgotten (the name
+/// is historical: it once counted steps, but a peer's step can go back after a repair), and at most
 /// `capacityPerOrigin` entries are kept (oldest first out). A message older than the window is
 /// reported `.stale` — never forwarded — because it could no longer be recognised as a duplicate.
 public struct RelayFilter: Sendable {
@@ -34,7 +35,7 @@ public struct RelayFilter: Sendable {
 
     struct OriginState: Sendable {
         var incarnation: UInt32
-        var newestStep: UInt64
+        var newestSequence: UInt64
         var seen: Set<Key> = []
         /// Insertion order, for eviction; `head` is the first live index.
         var order: [Key] = []
@@ -46,9 +47,9 @@ public struct RelayFilter: Sendable {
     private var origins: [PeerIndex: OriginState] = [:]
 
     /// - Parameters:
-    ///   - stepWindow: how many steps behind an origin's newest step are still remembered.
+    ///   - stepWindow: how many sequence numbers behind an origin's newest message are remembered.
     ///   - capacityPerOrigin: most entries kept per origin (heartbeats of a long step add up).
-    public init(stepWindow: UInt64 = 64, capacityPerOrigin: Int = 8192) {
+    public init(stepWindow: UInt64 = 4096, capacityPerOrigin: Int = 8192) {
         self.stepWindow = stepWindow
         self.capacityPerOrigin = max(1, capacityPerOrigin)
     }
@@ -57,21 +58,23 @@ public struct RelayFilter: Sendable {
     public mutating func admit(_ header: MessageHeader) -> Admission {
         let key = Key(kind: header.kind.rawValue, step: header.step, sequence: header.sequence)
         var state = origins[header.origin]
-            ?? OriginState(incarnation: header.incarnation, newestStep: header.step)
+            ?? OriginState(incarnation: header.incarnation, newestSequence: header.sequence)
         if header.incarnation < state.incarnation { return .stale }
         if header.incarnation > state.incarnation {
-            state = OriginState(incarnation: header.incarnation, newestStep: header.step)
+            state = OriginState(incarnation: header.incarnation, newestSequence: header.sequence)
         }
         defer { origins[header.origin] = state }
-        if isBeyondWindow(header.step, newest: state.newestStep) { return .stale }
+        // The window is over the origin's sequence numbers, not its steps: a peer's step can go
+        // back (it adopted the majority's state after a partition) while its sequence never does.
+        if isBeyondWindow(header.sequence, newest: state.newestSequence) { return .stale }
         guard state.seen.insert(key).inserted else { return .duplicate }
         state.order.append(key)
-        state.newestStep = max(state.newestStep, header.step)
+        state.newestSequence = max(state.newestSequence, header.sequence)
         evict(&state)
         return .new
     }
 
-    /// `step` is more than `stepWindow` behind `newest`. Written without addition: steps come off
+    /// `step` (a sequence number) is more than `stepWindow` behind `newest`. Written without addition: values come off
     /// the wire and may be anywhere up to `UInt64.max`.
     private func isBeyondWindow(_ step: UInt64, newest: UInt64) -> Bool {
         newest > stepWindow && step < newest - stepWindow
@@ -81,7 +84,7 @@ public struct RelayFilter: Sendable {
         while state.head < state.order.count {
             let oldest = state.order[state.head]
             let tooMany = state.seen.count > capacityPerOrigin
-            let tooOld = isBeyondWindow(oldest.step, newest: state.newestStep)
+            let tooOld = isBeyondWindow(oldest.sequence, newest: state.newestSequence)
             guard tooMany || tooOld else { break }
             state.seen.remove(oldest)
             state.head += 1

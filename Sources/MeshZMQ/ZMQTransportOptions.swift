@@ -21,7 +21,7 @@ public struct ZMQTransportOptions: Sendable {
     /// Longest the mesh thread sleeps in `zmq_poll` when nothing happens (commands wake it at once).
     public var pollInterval: Duration = .milliseconds(100)
     /// Relay memory (see `RelayFilter`).
-    public var relayStepWindow: UInt64 = 64
+    public var relayStepWindow: UInt64 = 4096
     /// Bind here instead of the topology's endpoints (tests: `tcp://127.0.0.1:*`).
     public var listenOverride: ListenEndpoints?
     /// Connect the SUBs to the topology's neighbour endpoints during `start()`. Tests with ephemeral

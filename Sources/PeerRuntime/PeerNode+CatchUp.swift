@@ -23,7 +23,19 @@ extension PeerNode {
 
     /// Donor side: answers one request with replays or snapshot chunks, then an end marker.
     func serveCatchUp(_ req: Envelope, route: ReplyRoute) {
-        guard req.header.kind == .catchUpRequest, Int(req.header.origin) < peerIDs.count else { return }
+        let requester = Int(req.header.origin)
+        guard requester < peerIDs.count else { return }
+        if req.header.kind == .catchUpCredit {
+            // Flow control: the requester consumed chunks and grants more.
+            guard var t = outgoingSnapshots[requester], req.body.count == 4 else { return }
+            let grant = Int(req.body[0]) | Int(req.body[1]) << 8 | Int(req.body[2]) << 16 | Int(req.body[3]) << 24
+            t.credit = min(Self.snapshotWindow, t.credit + max(0, grant))
+            t.route = route
+            outgoingSnapshots[requester] = t
+            pumpSnapshot(to: requester)
+            return
+        }
+        guard req.header.kind == .catchUpRequest else { return }
         func reply(_ kind: MessageKind, _ step: Int, _ body: [UInt8]) {
             try? transport.reply(envelope(kind: kind, step: UInt64(max(0, step)), body: body), to: route)
         }
@@ -43,14 +55,37 @@ extension PeerNode {
             reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: engine.digest(), mode: .replay))
             log(["event": "catchup", "result": "served replay", "to": peerIDs[Int(req.header.origin)], "steps": steps.count])
         } else {
+            // A snapshot of the state now, sent a window of chunks at a time: the requester grants
+            // more credit as it consumes them, so a slow link never has more than the window in flight.
             let snap = engine.snapshot()
             let size = max(1, options.snapshotChunk)
-            let count = max(1, (snap.count + size - 1) / size)
-            for i in 0..<count {
-                reply(.catchUpSnapshot, lastApplied, CatchUpWire.encodeChunk(index: i, count: count, snap[(i * size)..<min(snap.count, (i + 1) * size)]))
-            }
-            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: engine.digest(), mode: .snapshot))
-            log(["event": "catchup", "result": "served snapshot", "to": peerIDs[Int(req.header.origin)], "bytes": snap.count, "chunks": count])
+            outgoingSnapshots[requester] = SnapshotTransfer(route: route, bytes: snap, chunkSize: size,
+                                                            count: max(1, (snap.count + size - 1) / size), next: 0,
+                                                            credit: Self.snapshotWindow, step: lastApplied, digest: engine.digest())
+            pumpSnapshot(to: requester)
+        }
+    }
+
+    /// Chunks a requester may receive before it grants more credit.
+    static let snapshotWindow = 4
+
+    /// Sends as many chunks as the requester's credit allows; the end marker after the last one.
+    func pumpSnapshot(to requester: Int) {
+        guard var t = outgoingSnapshots[requester] else { return }
+        while t.credit > 0 && t.next < t.count {
+            let lo = t.next * t.chunkSize, hi = min(t.bytes.count, lo + t.chunkSize)
+            try? transport.reply(envelope(kind: .catchUpSnapshot, step: UInt64(max(0, t.step)),
+                                          body: CatchUpWire.encodeChunk(index: t.next, count: t.count, t.bytes[lo..<hi])), to: t.route)
+            t.next += 1
+            t.credit -= 1
+        }
+        if t.next == t.count {
+            try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
+                                          body: CatchUpWire.encodeEnd(digest: t.digest, mode: .snapshot)), to: t.route)
+            outgoingSnapshots[requester] = nil
+            log(["event": "catchup", "result": "served snapshot", "to": peerIDs[requester], "bytes": t.bytes.count, "chunks": t.count])
+        } else {
+            outgoingSnapshots[requester] = t
         }
     }
 
@@ -81,6 +116,12 @@ extension PeerNode {
             snapshotChunks[chunk.index] = chunk.bytes
             snapshotChunks[-1] = [UInt8(truncatingIfNeeded: chunk.count), UInt8(truncatingIfNeeded: chunk.count >> 8),
                                   UInt8(truncatingIfNeeded: chunk.count >> 16)]
+            // Grant one more chunk for each one consumed (the donor keeps at most the window in flight).
+            if chunk.index + Self.snapshotWindow < chunk.count {
+                let credit = envelope(kind: .catchUpCredit, step: env.header.step, body: [1, 0, 0, 0])
+                try? transport.request(credit, from: PeerIndex(donor))
+            }
+            if case .catchingUp(let d, _) = phase { phase = .catchingUp(donor: d, since: clock()) }  // progress, not silence
         case .catchUpEnd:
             guard let end = try? CatchUpWire.decodeEnd(env.body) else { return }
             finishCatchUp(donor: donor, lastStep: step, end: end)

@@ -34,6 +34,7 @@ extension PeerNode {
                 return
             }
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
+            if hb.state == .catchingUp || hb.state == .isolated || hb.state == .joining { round.forget(peer: origin) }
             log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
                  "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,
                  "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss), "lag": Int(hb.lastAppliedStep) - lastApplied])
@@ -115,7 +116,7 @@ extension PeerNode {
     func donorAhead(excluding: Set<Int> = []) -> Int? {
         let candidates = membership.alivePeers.compactMap { p -> (Int, Int64)? in
             guard !excluding.contains(p), let hb = membership.records[p]?.last,
-                  hb.state == .training || hb.state == .isolated || hb.state == .observing else { return nil }
+                  hb.state == .training || hb.state == .observing else { return nil }  // never an isolated peer
             return (p, hb.lastAppliedStep)
         }
         guard let best = candidates.max(by: { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 > $1.0 }), best.1 > Int64(lastApplied) else {

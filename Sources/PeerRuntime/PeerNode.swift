@@ -106,6 +106,8 @@ public final class PeerNode {
     /// Next step to compute.
     public internal(set) var nextStep = 0
     var snapshotChunks: [Int: [UInt8]] = [:]
+    /// Snapshot transfers this peer serves as a donor, by requester (one each, replaced by a new request).
+    var outgoingSnapshots: [Int: SnapshotTransfer] = [:]
     var isolatedReported = false
     var triedDonors: Set<Int> = []
 
@@ -259,6 +261,7 @@ public final class PeerNode {
         let s = membership.records[p]?.last?.state
         return s == .training || s == .isolated
     }
+    func isTrainingOnly(_ p: Int) -> Bool { membership.records[p]?.last?.state == .training }
     func isObserving(_ p: Int) -> Bool { membership.records[p]?.last?.state == .observing }
 
     /// Whether an UPDATE body says its sender expects us at that step.
@@ -358,8 +361,14 @@ public final class PeerNode {
             }
         } else {
             if isolatedReported && state == .isolated {
-                state = .training
+                // The partition healed: what we trained alone is ours only. Adopt the majority's
+                // parameters (our residual keeps what we learned, and flows out from here).
                 log(["event": "reconnected"])
+                if let donor = membership.alivePeers.filter(isTrainingOnly).min() {
+                    beginCatchUp(donor: donor, snapshot: true, reason: "partition healed")
+                } else {
+                    state = .training
+                }
             }
             isolatedReported = false
         }
@@ -388,4 +397,17 @@ public final class ManagedFlag: @unchecked Sendable {
     public init() {}
     public var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
     public func set() { lock.lock(); flag = true; lock.unlock() }
+}
+
+/// A snapshot being sent to one requester under credit flow control.
+struct SnapshotTransfer {
+    var route: ReplyRoute
+    var bytes: [UInt8]
+    var chunkSize: Int
+    var count: Int
+    var next: Int
+    var credit: Int
+    /// The donor's step and digest when the snapshot was taken (the end marker reports these).
+    var step: Int
+    var digest: UInt64
 }

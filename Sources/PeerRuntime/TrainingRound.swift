@@ -132,6 +132,13 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
         early = early.filter { $0.key > step }
     }
 
+    /// Drops every buffered (future-step) contribution of `peer`: it went back to catching up, so
+    /// what it sent from its old state must not be applied later.
+    public mutating func forget(peer: Int) {
+        for k in early.keys { early[k]?[peer] = nil }
+        early = early.filter { !$0.value.isEmpty }
+    }
+
     /// Contributions buffered for a round not yet open.
     public func buffered(step: Int) -> [Int: Contribution] { early[step] ?? [:] }
 
