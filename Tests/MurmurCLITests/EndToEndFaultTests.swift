@@ -187,4 +187,20 @@ import Testing
         #expect(!c.catchUps("p3").isEmpty, "p3 never caught up")
         print(c.report("p3", faultAt: t0, restartAt: t1))
     }
+
+    @Test func sigtermCheckpointsSaysByeAndExitsZero() throws {
+        guard let binary = Self.binary else { print("SKIPPED: .build/debug/murmur not built"); return }
+        let c = try Cluster(binary: binary, steps: 300, basePort: Self.basePort() + 300)
+        for p in c.peers { try c.start(p) }
+        #expect(c.wait(60) { c.lastStep("p1") >= 25 })
+        c.signal("p1", SIGTERM)
+        #expect(c.wait(20) { !(c.processes["p1"]?.isRunning ?? true) }, "p1 did not stop")
+        #expect(c.processes["p1"]?.terminationStatus == 0)
+        #expect(c.events("p1").contains { $0["event"] as? String == "checkpoint" && $0["reason"] as? String == "stopped by signal" })
+        // The others saw it leave (BYE), not die.
+        #expect(c.wait(10) { c.events("p0").contains { $0["from"] as? String == "p1" && $0["status"] as? String == "left" } })
+        #expect(c.wait(120) { c.allExited() }, "run did not finish")
+        let others = ["p0", "p2", "p3"].compactMap { c.finalDigests()[$0] }
+        #expect(Set(others).count == 1 && others.count == 3, "\(others)")
+    }
 }
