@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership"]),
         .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors", "Checkpointing"]),
-        .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors"]),
+        .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors", "PeerRuntime", "Checkpointing"]),
     ],
     swiftLanguageModes: [.v6]
 )
