@@ -81,6 +81,18 @@ struct RejoinCommand: ParsableCommand {
         if let pid = pids[id], RunFiles.alive(pid) {
             throw ValidationError("peer \(id) is still running (pid \(pid)); stop it first with `murmur kill \(id)`")
         }
+        let pid = try PeerLauncher.restart(id: id, topologyPath: locator.topology, files: files, dataDir: dataDir, threads: threads)
+        pids[id] = pid
+        try files.writePIDs(pids)
+        let logURL = files.peerDirectory(id).appendingPathComponent("peer.log")
+        print("started \(id) again (pid \(pid)); log: \(logURL.path)")
+    }
+}
+
+/// Starts one `murmur peer` in the background the way `murmur up` did (RUN/up.json), its output
+/// appended to RUN/<id>/peer.log. Returns its pid; the caller records it.
+enum PeerLauncher {
+    static func restart(id: String, topologyPath: String, files: RunFiles, dataDir: String?, threads: Int?) throws -> Int32 {
         let dir = files.peerDirectory(id)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let logURL = dir.appendingPathComponent("peer.log")
@@ -90,7 +102,7 @@ struct RejoinCommand: ParsableCommand {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let up = UpSettings.read(from: files)
-        var args = ["peer", "--topology", locator.topology, "--id", id, "--data-dir", dataDir ?? up?.dataDir ?? "data",
+        var args = ["peer", "--topology", topologyPath, "--id", id, "--data-dir", dataDir ?? up?.dataDir ?? "data",
                     "--threads", String(threads ?? up?.threads ?? 1)]
         if let steps = up?.steps { args += ["--steps", String(steps)] }
         p.arguments = args
@@ -98,8 +110,6 @@ struct RejoinCommand: ParsableCommand {
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        pids[id] = p.processIdentifier
-        try files.writePIDs(pids)
-        print("started \(id) again (pid \(p.processIdentifier)); log: \(logURL.path)")
+        return p.processIdentifier
     }
 }

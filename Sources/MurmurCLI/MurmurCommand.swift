@@ -13,7 +13,7 @@ public struct MurmurCommand: ParsableCommand {
         """,
         subcommands: [
             VerifyGoldenCommand.self, DataCommand.self, TrainCommand.self, SampleCommand.self, BenchCommand.self,
-            KeysCommand.self, PeerCommand.self, UpCommand.self, KillCommand.self, RejoinCommand.self, ExportCommand.self, StatusCommand.self, LogsCommand.self, ReportCommand.self,
+            KeysCommand.self, PeerCommand.self, UpCommand.self, KillCommand.self, RejoinCommand.self, ChaosCommand.self, ExportCommand.self, StatusCommand.self, LogsCommand.self, ReportCommand.self,
         ])
     public init() {}
 }
