@@ -9,6 +9,11 @@ import TinyGPT
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks: DeMo optimizer and training throughput.",
+        discussion: """
+        Examples:
+          murmur bench demo
+          murmur bench train --preset small --batch-size 12
+        """,
         subcommands: [Demo.self, Train.self])
 
     struct Demo: ParsableCommand {

@@ -4,7 +4,11 @@ import Foundation
 /// `murmur data …`: corpus management.
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "data", abstract: "Fetch and inspect the training corpus.",
+        commandName: "data", abstract: "Fetch the training corpus.",
+        discussion: """
+        Example:
+          murmur data fetch
+        """,
         subcommands: [Fetch.self])
 
     struct Fetch: ParsableCommand {
