@@ -203,4 +203,30 @@ import Testing
         let others = ["p0", "p2", "p3"].compactMap { c.finalDigests()[$0] }
         #expect(Set(others).count == 1 && others.count == 3, "\(others)")
     }
+
+    @Test func killingUpWithSigkillLeavesNoOrphanPeer() throws {
+        guard let binary = Self.binary else { print("SKIPPED: .build/debug/murmur not built"); return }
+        let c = try Cluster(binary: binary, steps: 5000, basePort: Self.basePort() + 400)
+        let up = Process()
+        up.executableURL = URL(fileURLWithPath: binary)
+        up.arguments = ["up", c.topology.path, "--plain"]
+        up.currentDirectoryURL = c.dir
+        up.standardOutput = FileHandle.nullDevice
+        up.standardError = FileHandle.nullDevice
+        try up.run()
+        defer { if up.isRunning { kill(up.processIdentifier, SIGKILL) } }
+        let pidsURL = c.dir.appendingPathComponent("run/pids.json")
+        func pids() -> [Int32] {
+            guard let d = FileManager.default.contents(atPath: pidsURL.path),
+                  let o = try? JSONSerialization.jsonObject(with: d) as? [String: Int] else { return [] }
+            return o.values.map(Int32.init)
+        }
+        #expect(c.wait(60) { pids().count == 4 && c.lastStep("p0") >= 5 }, "cluster did not start")
+        let children = pids()
+        defer { for p in children where kill(p, 0) == 0 { kill(p, SIGKILL) } }
+        kill(up.processIdentifier, SIGKILL)
+        // Peers watch their parent: they stop gracefully (checkpoint, BYE) within a couple of seconds.
+        #expect(c.wait(15) { children.allSatisfy { kill($0, 0) != 0 } }, "orphans: \(children.filter { kill($0, 0) == 0 })")
+        #expect(c.peers.allSatisfy { id in c.events(id).contains { $0["event"] as? String == "checkpoint" && $0["reason"] as? String == "stopped by signal" } })
+    }
 }
