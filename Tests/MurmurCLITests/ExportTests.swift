@@ -11,7 +11,6 @@ import TinyGPT
 /// GPT2LMHeadModel too when it is installed.
 @Suite struct ExportTests {
     @Test func exportedModelGivesMurmursLogitsInAnIndependentGPT2() throws {
-        guard let python = Self.which("python3") else { print("SKIPPED export check: python3 not found"); return }
         let config = GPTConfig(nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16)
         let model = try GPTModel(config: config, maxBatchSize: 1, seed: 42)
         // Make every parameter matter (biases and LayerNorm gains are 0/1 at init).
@@ -28,16 +27,11 @@ import TinyGPT
         for v in logits { withUnsafeBytes(of: v.bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
         try raw.write(to: dir.appendingPathComponent("murmur_logits.f32"))
 
-        let lib = dir.appendingPathComponent("pylib").path
-        var env: [String: String] = [:]
-        if Self.run(python, ["-c", "import safetensors, numpy"]).status != 0 {
-            let pip = Self.run(python, ["-m", "pip", "install", "--quiet", "--target", lib, "safetensors", "numpy"])
-            guard pip.status == 0 else {
-                if Self.run(python, ["-m", "pip", "--version"]).status != 0 { print("SKIPPED export check: pip is missing"); return }
-                Issue.record("pip install failed: \(pip.output)")
-                return
-            }
-            env["PYTHONPATH"] = lib
+        let python: String, env: [String: String]
+        switch PythonSupport.withSafetensors(in: dir) {
+        case .ready(let p, let e): (python, env) = (p, e)
+        case .skip(let why): print("SKIPPED export check: \(why)"); return
+        case .failed(let why): Issue.record(Comment(rawValue: why)); return
         }
         let script = #"""
         import json, sys, numpy as np
@@ -87,28 +81,9 @@ import TinyGPT
         print("transformers max relative error %.2e" % err)
         assert err < 1e-4, err
         """#
-        let r = Self.run(python, ["-c", script, dir.path], env: env)
+        let r = PythonSupport.run(python, ["-c", script, dir.path], env: env)
         print(r.output.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(r.status == 0, "python said: \(r.output)")
         #expect(r.output.contains("numpy-gpt2 max relative error"))
-    }
-
-    static func which(_ name: String) -> String? {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(name)" }
-            .first(where: FileManager.default.isExecutableFile)
-    }
-
-    static func run(_ exe: String, _ args: [String], env: [String: String] = [:]) -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        do { try p.run() } catch { return (-1, "\(error)") }
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
     }
 }
