@@ -91,52 +91,32 @@ final class LiveTable {
     }
 }
 
-/// The end-of-run summary of `murmur up`.
+/// The end-of-run summary of `murmur up`, from the same analysis as `murmur report`.
 struct RunSummary {
     let files: RunFiles
     let peers: [String]
 
     func text(exitCodes: [String: Int32]) -> String {
+        let data = peers.map { RunData.loadPeer($0, files: files) }
         var lines = ["", "summary"]
-        let sums = peers.compactMap { files.summary($0) }
-        let vals = sums.compactMap { $0["val_loss"] as? Double }
+        let vals = data.compactMap { $0.summary?.valLoss }
         if !vals.isEmpty {
             lines.append(String(format: "  validation loss: %.4f nats/byte (mean of %d peers; min %.4f, max %.4f)",
                                 vals.reduce(0, +) / Double(vals.count), vals.count, vals.min()!, vals.max()!))
         }
-        var real = 0.0, reference = 0.0, dense = 0.0, rounds = 0.0
-        var finals: [String: String] = [:], finalSteps: [String: Int] = [:]
-        var timedOut = 0, missing = 0
-        for id in peers {
-            for r in files.rounds(id) {
-                real += Double(r["bytes_out"] as? Int ?? 0)
-                reference += Double(r["bytes_reference"] as? Int ?? 0)
-                dense += Double(r["bytes_dense"] as? Int ?? 0)
-                rounds += 1
-                if r["timed_out"] as? Bool == true { timedOut += 1 }
-                missing += (r["missing"] as? [Any])?.count ?? 0
-                if let s = r["step"] as? Int, s >= finalSteps[id] ?? -1 { finalSteps[id] = s; finals[id] = r["digest"] as? String }
-            }
-        }
-        if rounds > 0 {
+        let bytes = BytesPerStep(data)
+        if let ratio = bytes.denseRatio {
             lines.append(String(format: "  bytes per step per peer: %.0f sent (reference DeMo accounting %.0f, dense AdamW %.0f): %.1f× less than dense",
-                                real / rounds, reference / rounds, dense / rounds, dense / max(real, 1)))
+                                bytes.real, bytes.reference, bytes.dense, ratio))
         }
-        var faults: [String: Int] = [:]
-        for id in peers {
-            for h in files.heartbeats(id) where h["event"] as? String == "status" {
-                let to = (h["status"] as? String) ?? ""
-                if to == "suspect" || to == "dead" || to == "rejoined" { faults[to, default: 0] += 1 }
-            }
-        }
-        lines.append("  faults seen: " + (faults.isEmpty ? "none" : faults.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
-                     + "; rounds timed out: \(timedOut); contributions missing: \(missing)")
-        let steps = Set(finalSteps.values)
-        let digests = Set(finals.values)
-        if steps.count == 1 && digests.count == 1 {
-            lines.append("  digests agree: yes (\(digests.first!) at step \(steps.first! + 1) on all \(finals.count) peers)")
+        lines.append("  faults seen: " + FaultCounts(data).text)
+        let agreement = DigestAgreement(data)
+        if let step = agreement.step, agreement.all, agreement.agrees.count == peers.count {
+            let digest = data.first?.digest(at: step) ?? "-"
+            lines.append("  digests agree: yes (\(digest) at step \(step + 1) on all \(peers.count) peers)")
         } else {
-            lines.append("  digests agree: NO (\(finals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)@\(finalSteps[$0.key]! + 1)" }.joined(separator: " ")))")
+            let detail = agreement.step.map { s in data.map { "\($0.id)=\($0.digest(at: s) ?? "-")" }.joined(separator: " ") + " at step \(s + 1)" } ?? "no rounds"
+            lines.append("  digests agree: NO (\(detail))")
         }
         let failed = exitCodes.filter { $0.value != 0 }
         if !failed.isEmpty {

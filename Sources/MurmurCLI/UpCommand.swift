@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Mesh
 import MeshZMQ
+import PeerRuntime
 
 /// `murmur up [TOPOLOGY]`: the main job — every local peer of a topology as a child process, a live
 /// table, and a summary at the end.
@@ -62,7 +63,7 @@ struct UpCommand: ParsableCommand {
         try UpSettings(steps: steps, threads: threads, dataDir: dataDir).write(to: files)
         let cluster = try LocalCluster(topologyPath: topology, topology: topo, peers: local.map(\.id), files: files,
                                        dataDir: dataDir, threads: threads, steps: steps)
-        let stop = ManagedStop()
+        let stop = ManagedFlag()
         let signals = SignalWatch { stop.set() }
         defer { signals.cancel() }
         print("murmur up: run \(topo.run), \(local.count) local peers (\(local.map(\.id).joined(separator: " "))), \(steps ?? topo.steps) steps, \(topo.optimizer.kind.rawValue); folder \(files.directory.path)")
@@ -84,15 +85,6 @@ struct UpCommand: ParsableCommand {
         do { try ReportCommand.parse([files.directory.path]).run() } catch { print("report: \(error)") }
         if cluster.exitCodes.values.contains(where: { $0 != 0 }) { throw ExitCode(1) }
     }
-}
-
-/// A stop request set from a signal handler.
-final class ManagedStop: @unchecked Sendable {
-    // Guarded by the lock.
-    private let lock = NSLock()
-    private var flag = false
-    var value: Bool { lock.lock(); defer { lock.unlock() }; return flag }
-    func set() { lock.lock(); flag = true; lock.unlock() }
 }
 
 /// How `murmur up` started its peers (RUN/up.json), so `murmur rejoin` starts one the same way.

@@ -69,15 +69,20 @@ public enum LayerNorm {
 
     /// Slow reference kernels computed in Double, used only by tests.
     public enum Reference {
+        /// Mean and reciprocal standard deviation of one row of `C` values, in Double.
+        static func stats(_ x: UnsafePointer<Float>, _ C: Int) -> (mean: Double, rstd: Double) {
+            var m = 0.0, v = 0.0
+            for i in 0..<C { m += Double(x[i]) }
+            m /= Double(C)
+            for i in 0..<C { v += (Double(x[i]) - m) * (Double(x[i]) - m) }
+            v /= Double(C)
+            return (m, 1 / (v + Double(eps)).squareRoot())
+        }
+
         public static func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
                                    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, N: Int, C: Int) {
             for r in 0..<N {
-                var m = 0.0, v = 0.0
-                for i in 0..<C { m += Double(inp[r * C + i]) }
-                m /= Double(C)
-                for i in 0..<C { v += (Double(inp[r * C + i]) - m) * (Double(inp[r * C + i]) - m) }
-                v /= Double(C)
-                let s = 1 / (v + Double(eps)).squareRoot()
+                let (m, s) = stats(inp + r * C, C)
                 for i in 0..<C {
                     out[r * C + i] = Float((Double(inp[r * C + i]) - m) * s * Double(weight[i]) + Double(bias[i]))
                 }
@@ -89,12 +94,7 @@ public enum LayerNorm {
                                     dbias: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
                                     inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, C: Int) {
             for r in 0..<N {
-                var m = 0.0, v = 0.0
-                for i in 0..<C { m += Double(inp[r * C + i]) }
-                m /= Double(C)
-                for i in 0..<C { v += (Double(inp[r * C + i]) - m) * (Double(inp[r * C + i]) - m) }
-                v /= Double(C)
-                let s = 1 / (v + Double(eps)).squareRoot()
+                let (m, s) = stats(inp + r * C, C)
                 let xhat = (0..<C).map { (Double(inp[r * C + $0]) - m) * s }
                 let g = (0..<C).map { Double(dout[r * C + $0]) * Double(weight[$0]) }
                 let gMean = g.reduce(0, +) / Double(C)
