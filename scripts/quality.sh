@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-2000}"; demo_lr="${2:-3.0e-3}"
-murmur=.build/release/murmur
+murmur="${MURMUR:-.build/release/murmur}"   # MURMUR=path: a copy, so a rebuild cannot swap it mid-series
 [ -x "$murmur" ] || swift build -c release --product murmur >/dev/null
 "$murmur" data fetch >/dev/null
 out=runs/quality; mkdir -p "$out"

@@ -31,8 +31,18 @@ enum PeerListParser {
                 throw p.error("public_key", .badValue(key, allowed: ["a 40-character Z85 CURVE public key (see `murmur keys`)"]))
             }
             if publicKey?.isEmpty == true { publicKey = nil }
+            let netns = try p.optionalString("netns")?.trimmingWhitespace()
+            if let name = netns, name.isEmpty || name.count > 64
+                || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
+                throw p.error("netns", .badValue(name, allowed: ["a network namespace name: letters, digits, '-', '_' and '.' (see `ip netns list`)"]))
+            }
             neighborNodes.append(p.optionalNode("neighbors") == nil ? nil : try p.sequence("neighbors"))
-            peers.append(PeerSpec(id: id, index: PeerIndex(i), pub: pub, sync: sync, neighbors: nil, publicKey: publicKey))
+            let listen = try p.optionalString("listen")?.trimmingWhitespace()
+            if let host = listen, Endpoint(parsing: "tcp://\(host):1") == nil {
+                throw p.error("listen", .badValue(host, allowed: ["a host to bind on, e.g. 0.0.0.0 or 10.0.0.5 (the ports stay those of pub and sync)"]))
+            }
+            peers.append(PeerSpec(id: id, index: PeerIndex(i), pub: pub, sync: sync, neighbors: nil, publicKey: publicKey,
+                                  netns: netns, listen: listen))
         }
         let known = peers.map(\.id)
         for i in peers.indices {

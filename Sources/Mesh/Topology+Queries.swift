@@ -42,11 +42,11 @@ extension Topology {
         return peers.map(\.index).filter { !reached.contains($0) }
     }
 
-    /// Peers whose endpoints are hosted on this machine: the host is loopback, or one of
-    /// `localAddresses` (e.g. `HostAddresses.current()`). Compared by text, so a name other than
-    /// `localhost` must be listed in `localAddresses` to count.
+    /// Peers hosted on this machine: the host is loopback, or one of `localAddresses` (e.g.
+    /// `HostAddresses.current()`), or the peer runs in a network namespace here (`netns`).
+    /// Compared by text, so a name other than `localhost` must be listed in `localAddresses`.
     public func localPeers(localAddresses: Set<String> = []) -> [PeerSpec] {
-        peers.filter { $0.pub.isLoopback || localAddresses.contains($0.pub.host) }
+        peers.filter { $0.netns != nil || $0.pub.isLoopback || localAddresses.contains($0.pub.host) }
     }
 
     /// Identity of the run: FNV-1a 64 over the run name, the model and the optimizer settings.

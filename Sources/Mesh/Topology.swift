@@ -21,8 +21,25 @@ public struct Topology: Sendable, Equatable {
     public var heartbeat: HeartbeatSpec
     public var checkpoint: CheckpointSpec
     public var security: SecuritySpec
+    /// Periodic validation during training (none unless `validation.every` is given).
+    public var validation: ValidationSpec = ValidationSpec()
     /// Peers in file order; `peers[i].index == i`.
     public var peers: [PeerSpec]
+}
+
+/// `validation: { every: N, batches: B }`: each peer measures the validation loss on B fixed
+/// batches after every N applied steps and logs it (a `validation` event in heartbeats.jsonl).
+/// It changes no parameter, so it is not part of the run id.
+public struct ValidationSpec: Sendable, Equatable {
+    /// Steps between measurements; nil: only at the end of the run.
+    public var every: Int?
+    /// Validation batches per measurement (the same windows every time, on every peer).
+    public var batches: Int
+
+    public init(every: Int? = nil, batches: Int = 20) {
+        self.every = every
+        self.batches = batches
+    }
 }
 
 /// The model: a named preset (resolved by TinyGPT) or explicit dimensions.
@@ -158,4 +175,12 @@ public struct PeerSpec: Sendable, Equatable {
     public var neighbors: [String]?
     /// Z85 CURVE public key (40 characters), when written in the file instead of `keys/<id>.pub`.
     public var publicKey: String?
+    /// Network namespace (`ip netns`) this peer runs in on this machine: a separate host with
+    /// its own address, for lab runs over shaped or cut links (scripts/netlab.sh). `murmur up`
+    /// starts such a peer as `ip netns exec NAME murmur peer …` and counts it as local.
+    public var netns: String? = nil
+    /// Host (an IP address or `0.0.0.0`) to bind `pub` and `sync` on instead of theirs, same
+    /// ports: for a peer reached through an address that is not its own (NAT, a port forward,
+    /// a relay that delays traffic). nil: bind the advertised endpoints.
+    public var listen: String? = nil
 }

@@ -7,7 +7,7 @@ import Yams
 /// `load(path:)`, which reads the file.
 public enum TopologyParser {
     static let rootKeys = ["run", "seed", "model", "data", "optimizer", "steps", "round",
-                           "heartbeat", "checkpoint", "security", "peers"]
+                           "heartbeat", "checkpoint", "security", "validation", "peers"]
     static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
     static let dataKeys = ["corpus", "batch_size", "file"]
     static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup"]
@@ -15,7 +15,8 @@ public enum TopologyParser {
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
     static let securityKeys = ["curve", "keys"]
-    static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key"]
+    static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key", "netns", "listen"]
+    static let validationKeys = ["every", "batches"]
 
     /// Reads the file at `path` and parses it; errors carry `path` as given.
     public static func load(path: String) throws(TopologyError) -> Topology {
@@ -55,10 +56,11 @@ public enum TopologyParser {
         let heartbeat = try parseHeartbeat(top.optionalMapping("heartbeat", allowed: heartbeatKeys))
         let checkpoint = try parseCheckpoint(top.optionalMapping("checkpoint", allowed: checkpointKeys), run: run)
         let security = try parseSecurity(top.optionalMapping("security", allowed: securityKeys))
+        let validation = try parseValidation(top.optionalMapping("validation", allowed: validationKeys))
         let peers = try PeerListParser.parse(top, file: file)
         let topology = Topology(file: file, run: run, seed: seed, model: model, data: data, optimizer: optimizer,
                                 steps: steps, round: round, heartbeat: heartbeat, checkpoint: checkpoint,
-                                security: security, peers: peers)
+                                security: security, validation: validation, peers: peers)
         try PeerListParser.checkReachable(topology, line: try top.node("peers").mark?.line)
         return topology
     }
@@ -143,6 +145,12 @@ public enum TopologyParser {
         return CheckpointSpec(every: try c.optionalInt("every", in: 1...1_000_000_000) ?? 50,
                               keep: try c.optionalInt("keep", in: 1...1000) ?? 3,
                               dir: try c.optionalString("dir") ?? "runs/\(run)")
+    }
+
+    static func parseValidation(_ v: YAMLFields?) throws(TopologyError) -> ValidationSpec {
+        guard let v else { return ValidationSpec() }
+        return ValidationSpec(every: try v.optionalInt("every", in: 1...1_000_000_000),
+                              batches: try v.optionalInt("batches", in: 1...100_000) ?? 20)
     }
 
     static func parseSecurity(_ s: YAMLFields?) throws(TopologyError) -> SecuritySpec {

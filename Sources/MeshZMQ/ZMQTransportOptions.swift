@@ -29,6 +29,17 @@ public struct ZMQTransportOptions: Sendable {
     public var connectOnStart = true
 
     public init() {}
+
+    /// Options for a run: the ZMTP connection timeouts follow the topology's failure detector,
+    /// never shorter than the defaults. A connection is only silent for as long as a message
+    /// takes to cross it, and on a slow link that is long: 3 × 482 kB of AdamW gradients on a
+    /// 10 Mbit/s uplink take 1.2 s, so a 1 s timeout cut every connection mid-message and no
+    /// step ever completed (measured with scripts/weaklinks.sh). A connection silent for
+    /// `suspect_after` is recycled; `dead_after` is the TTL asked of the other side.
+    public init(heartbeat: HeartbeatSpec) {
+        zmtpHeartbeatTimeout = max(zmtpHeartbeatTimeout, heartbeat.suspectAfter)
+        zmtpHeartbeatTTL = max(zmtpHeartbeatTTL, heartbeat.deadAfter)
+    }
 }
 
 /// Where a peer listens.

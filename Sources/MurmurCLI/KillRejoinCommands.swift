@@ -93,23 +93,10 @@ struct RejoinCommand: ParsableCommand {
 /// appended to RUN/<id>/peer.log. Returns its pid; the caller records it.
 enum PeerLauncher {
     static func restart(id: String, topologyPath: String, files: RunFiles, dataDir: String?, threads: Int?) throws -> Int32 {
-        let dir = files.peerDirectory(id)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let logURL = dir.appendingPathComponent("peer.log")
-        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
-        let log = try FileHandle(forWritingTo: logURL)
-        log.seekToEndOfFile()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let up = UpSettings.read(from: files)
-        var args = ["peer", "--topology", topologyPath, "--id", id, "--data-dir", dataDir ?? up?.dataDir ?? "data",
-                    "--threads", String(threads ?? up?.threads ?? 1)]
-        if let steps = up?.steps { args += ["--steps", String(steps)] }
-        p.arguments = args
-        p.standardOutput = log
-        p.standardError = log
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        return p.processIdentifier
+        let spec = (try? TopologyParser.load(path: topologyPath))?.peer(id: id)
+        return try PeerProcess.launch(id: id, spec: spec, topologyPath: topologyPath, files: files,
+                                      dataDir: dataDir ?? up?.dataDir ?? "data", threads: threads ?? up?.threads ?? 1,
+                                      steps: up?.steps, watchParent: false).processIdentifier
     }
 }

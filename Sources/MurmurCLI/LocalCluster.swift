@@ -10,25 +10,10 @@ final class LocalCluster {
     init(topologyPath: String, topology: Topology, peers: [String], files: RunFiles, dataDir: String,
          threads: Int, steps: Int?) throws {
         self.files = files
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let binary = FileManager.default.isExecutableFile(atPath: exe.path) ? exe.path : (which("murmur") ?? exe.path)
         var pids: [String: Int32] = [:]
         for id in peers {
-            let dir = files.peerDirectory(id)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let logURL = dir.appendingPathComponent("peer.log")
-            FileManager.default.createFile(atPath: logURL.path, contents: nil)
-            let log = try FileHandle(forWritingTo: logURL)
-            log.seekToEndOfFile()
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            var args = ["peer", "--topology", topologyPath, "--id", id, "--data-dir", dataDir, "--threads", String(threads), "--watch-parent"]
-            if let steps { args += ["--steps", String(steps)] }
-            p.arguments = args
-            p.standardOutput = log
-            p.standardError = log
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
+            let p = try PeerProcess.launch(id: id, spec: topology.peer(id: id), topologyPath: topologyPath, files: files,
+                                           dataDir: dataDir, threads: threads, steps: steps, watchParent: true)
             processes[id] = p
             pids[id] = p.processIdentifier
         }

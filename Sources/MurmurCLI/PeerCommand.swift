@@ -54,7 +54,13 @@ struct PeerCommand: ParsableCommand {
         let engine = try GPTEngine(model: model, sampler: sampler, peer: Int(me), optimizer: PeerSetup.optimizer(topo),
                                    schedule: PeerSetup.schedule(topo), clipNorm: 1)
         let curve = topo.security.curve ? try CurveSetup.load(topology: topo, me: me) : nil
-        let transport = try ZMQTransport(topology: topo, me: me, curve: curve)
+        var meshOptions = ZMQTransportOptions(heartbeat: topo.heartbeat)
+        let mine = topo.peers[Int(me)]
+        if let host = mine.listen {
+            meshOptions.listenOverride = ListenEndpoints(pub: Endpoint(host: host, port: mine.pub.port).description,
+                                                        sync: Endpoint(host: host, port: mine.sync.port).description)
+        }
+        let transport = try ZMQTransport(topology: topo, me: me, curve: curve, options: meshOptions)
         let dir = URL(fileURLWithPath: runDir ?? (topo.checkpoint.dir as NSString).appendingPathComponent(id))
         // Restore: the newest checkpoint that verifies (corrupt ones are reported and skipped).
         let store = CheckpointStore(directory: dir.appendingPathComponent("checkpoints"), keep: topo.checkpoint.keep)
@@ -92,7 +98,18 @@ struct PeerCommand: ParsableCommand {
         }
         for s in skippedNotes { node.note(["event": "checkpoint-skipped", "detail": s]) }
         let every = max(1, topo.checkpoint.every)
-        node.onApplied = { s in if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") } }
+        let validator = Evaluator(model: model, sampler: sampler, batches: topo.validation.batches)
+        let validateEvery = topo.validation.every
+        node.onApplied = { [unowned node] s in
+            if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") }
+            // Forward passes only: parameters, residual and data cursor stay as they are.
+            if let validateEvery, (s + 1) % validateEvery == 0 {
+                let started = DispatchTime.now().uptimeNanoseconds
+                let loss = validator.loss()
+                node.note(["event": "validation", "step": s + 1, "val_loss": Double(loss), "batches": topo.validation.batches,
+                           "ms": Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)])
+            }
+        }
         node.onIsolated = { [unowned node] in save(node.lastApplied + 1, "failsafe: heard nobody for longer than the dead timeout") }
         let stop = node.stopRequested
         let signals = SignalWatch { stop.set() }

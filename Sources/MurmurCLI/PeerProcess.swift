@@ -1,0 +1,52 @@
+import Foundation
+import Mesh
+
+/// Starts one `murmur peer` child the way every command does (`up`, `rejoin`, `chaos`): the same
+/// binary, output appended to RUN/<id>/peer.log, no standard input. A peer with `netns` in the
+/// topology runs inside that network namespace (`ip netns exec NAME …`, which execs, so the pid
+/// is the peer's own and signals reach it).
+enum PeerProcess {
+    /// The murmur binary to run peers with: this process's own executable, else `murmur` on PATH.
+    static var binary: String {
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return FileManager.default.isExecutableFile(atPath: exe.path) ? exe.path : (which("murmur") ?? exe.path)
+    }
+
+    /// Launches the peer; the caller records its pid. Throws when the log cannot be opened or the
+    /// process cannot start (e.g. `ip` missing for a namespaced peer).
+    static func launch(id: String, spec: PeerSpec?, topologyPath: String, files: RunFiles, dataDir: String,
+                       threads: Int, steps: Int?, watchParent: Bool) throws -> Process {
+        let dir = files.peerDirectory(id)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let logURL = dir.appendingPathComponent("peer.log")
+        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
+        var args = ["peer", "--topology", topologyPath, "--id", id, "--data-dir", dataDir, "--threads", String(threads)]
+        if watchParent { args.append("--watch-parent") }
+        if let steps { args += ["--steps", String(steps)] }
+        let p = Process()
+        if let ns = spec?.netns {
+            guard let ip = which("ip") else {
+                throw LaunchError("peer \(id) runs in network namespace '\(ns)', but the 'ip' command (iproute2) is not installed")
+            }
+            p.executableURL = URL(fileURLWithPath: ip)
+            // Absolute paths: the namespace shares the file system, and the cwd stays.
+            p.arguments = ["netns", "exec", ns, binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+}
+
+/// A peer that could not be started or faulted on purpose; the text says what to install or fix.
+struct LaunchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ text: String) { description = text }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Weak links, several hosts (issue 7 item 2): 4 peers, each in its own network namespace with its
+# own address, every link limited to RATE with DELAY_MS each way (scripts/netlab.sh). Runs AdamW
+# data-parallel and DeMo over the same links, reports the wall-clock time each needs to reach
+# AdamW's final validation loss, then cuts one DeMo peer's link for 30 s (`ip link set … down`)
+# and reports the recovery. Needs root and iproute2; says so and exits 1 when it cannot run.
+#   scripts/weaklinks.sh [STEPS] [RATE] [DELAY_MS]       default: 300 10mbit 50
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps="${1:-300}"; rate="${2:-10mbit}"; delay="${3:-50}"
+murmur="$(realpath -m "${MURMUR:-.build/release/murmur}")"   # absolute: peers start inside namespaces
+scripts/netlab.sh check || { echo "weaklinks: cannot build the lab on this machine (see above); nothing was run" >&2; exit 1; }
+[ -x "$murmur" ] || swift build -c release --product murmur >/dev/null
+"$murmur" data fetch >/dev/null
+out=runs/weaklinks; mkdir -p "$out"
+trap 'scripts/netlab.sh down' EXIT
+scripts/netlab.sh up 4 "$rate" "$delay"
+
+topology() {  # name kind lr steps [validation every]
+  cat <<YAML
+run: weak-$1
+seed: 2027
+model: { preset: tiny }
+data: { corpus: shakespeare, batch_size: 8 }
+optimizer: { kind: $2, lr: $3, topk: 32, chunk: 64, decay: 0.999, values: bf16, weight_decay: 0.0 }
+steps: $4
+round: { deadline: adaptive, max_deadline: 30s }
+# Heartbeats share the PUB socket with UPDATEs: behind a 1.4 MB AdamW burst on a 10 Mbit/s link
+# they arrive > 1 s late, so the failure detector gets room (the same for both optimizers).
+heartbeat: { interval: 250ms, suspect_after: 4s, dead_after: 12s }
+checkpoint: { every: 50, keep: 2, dir: $out/$1 }
+validation: { every: ${5:-25}, batches: 20 }
+security: { curve: false, keys: keys/ }
+YAML
+  scripts/netlab.sh peers 4
+}
+
+run() {  # name kind lr steps
+  topology "$1" "$2" "$3" "$4" > "$out/$1.yaml"
+  local t0=$SECONDS
+  "$murmur" up "$out/$1.yaml" --fresh --plain > "$out/$1.log" 2>&1 || echo "weaklinks: $1 ended with an error (see $out/$1.log)"
+  echo "== $1: $((SECONDS - t0)) s wall; $(scripts/runstats.py summary "$out/$1")"
+}
+
+run adamw adamw 1.0e-3 "$steps"
+run demo demo 3.0e-3 "$steps"
+run demo-long demo 3.0e-3 $((2 * steps))
+target=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['val_loss'])" "$(scripts/runstats.py summary "$out/adamw")")
+echo "== target: AdamW's final validation loss $target"
+for name in adamw demo demo-long; do
+  echo "   $name reaches it: $(scripts/runstats.py reach "$out/$name" "$target")"
+done
+scripts/runstats.py svg "$out/weaklinks.svg" "4 peers, tiny, links $rate + ${delay} ms: validation and training loss" \
+  "AdamW=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, 2x steps=$out/demo-long"
+
+echo "== partition: DeMo, one peer's link down for 30 s"
+topology partition demo 3.0e-3 $((3 * steps)) 100 > "$out/partition.yaml"
+"$murmur" chaos "$out/partition.yaml" --kinds partition --faults 1 --kill-every 20s --down-for 30s --seed 3 \
+  --steps $((3 * steps)) | tee "$out/partition.chaos.txt"
+echo "   $(scripts/runstats.py summary "$out/partition")"
