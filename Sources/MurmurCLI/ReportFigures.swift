@@ -29,8 +29,9 @@ struct ReportFigures {
     /// Train loss per step for every peer, with rejoin (and death) events marked.
     func loss() -> ReportFigure {
         let title = "Train loss per step"
-        let caption = "Each peer's train loss (nats/byte) after every applied step. Dashed verticals: a peer was declared dead (red) or rejoined with a new incarnation (green), at the observer's step."
-        let points = run.peers.flatMap { p in p.rounds.compactMap { r in r.loss.map { (r.step, $0) } } }
+        let caption = "Each peer's train loss (nats/byte) after every applied step; diamonds: validation loss, when the topology asks for it. Dashed verticals: a peer was declared dead (red) or rejoined with a new incarnation (green), at the observer's step."
+        let validation = validationPoints()
+        let points = run.peers.flatMap { p in p.rounds.compactMap { r in r.loss.map { (r.step, $0) } } } + validation.map { ($0.step, $0.loss) }
         guard let maxStep = points.map(\.0).max(), let lo = points.map(\.1).min(), let hi = points.map(\.1).max() else {
             return ReportFigure(title: title, caption: caption, svg: nil, note: "No losses in any rounds.jsonl yet.")
         }
@@ -53,16 +54,32 @@ struct ReportFigures {
                            title: "\(p.id): loss per step")
             }
         }
+        for v in validation {
+            let (px, py) = (x(Double(v.step)), y(v.loss))
+            c.raw("<path class=\"validation-point\" d=\"M\(Markup.n(px)) \(Markup.n(py - 5))l5 5l-5 5l-5 -5z\" fill=\"white\" stroke=\"\(color(v.peer))\" stroke-width=\"1.6\"><title>\(Markup.escape("\(v.peer): validation loss \(String(format: "%.4f", v.loss)) after \(v.step) steps"))</title></path>")
+        }
         // A ring on the rejoined peer's own curve: its first loss at or after the marked step.
         for m in marks where m.kind == "rejoined" {
             guard let r = run.peer(m.subject)?.rounds.first(where: { $0.step >= m.step && $0.loss != nil }) else { continue }
             c.raw("<circle class=\"rejoin-point\" cx=\"\(Markup.n(x(Double(r.step))))\" cy=\"\(Markup.n(y(r.loss!)))\" r=\"6\" fill=\"none\" stroke=\"#2ca02c\" stroke-width=\"3\"><title>\(Markup.escape("\(m.subject) rejoined: step \(r.step), loss \(String(format: "%.4f", r.loss!))"))</title></circle>")
         }
         var legend = run.peers.filter { $0.rounds.contains { $0.loss != nil } }.map { LegendEntry(label: ReportSwimlane.short($0.id), color: color($0.id)) }
+        if !validation.isEmpty { legend.append(LegendEntry(label: "validation", color: "#444")) }
         if FaultCounts(run.peers).dead > 0 { legend.append(LegendEntry(label: "declared dead", color: "#d62728", dash: "5 4")) }
         if FaultCounts(run.peers).rejoined > 0 { legend.append(LegendEntry(label: "rejoined", color: "#2ca02c", dash: "5 4")) }
         c.legend(legend)
         return ReportFigure(title: title, caption: caption, svg: c.render(label: title), note: nil)
+    }
+
+    /// `validation` events (topology `validation.every`): the validation loss after a step.
+    func validationPoints() -> [(peer: String, step: Int, loss: Double)] {
+        run.peers.flatMap { p in
+            p.events.compactMap { e -> (peer: String, step: Int, loss: Double)? in
+                guard case .other("validation", _, let f) = e.event, let step = f["step"].flatMap({ Int($0) }),
+                      let loss = f["val_loss"].flatMap({ Double($0) }), loss.isFinite else { return nil }
+                return (p.id, step, loss)
+            }
+        }
     }
 
     /// A vertical marker on the loss chart.

@@ -31,6 +31,21 @@ import Testing
         #expect(html.contains("data-peer=\"dense AdamW\""))
     }
 
+    @Test func validationEventsAreDiamondsOnTheLossFigure() throws {
+        let f = try RunFixture()
+        defer { f.remove() }
+        var run = try f.load()
+        #expect(!ReportHTML(run: run).render().contains("validation-point"))
+        for (step, loss) in [(5, 4.25), (10, 3.75)] {
+            run.peers[0].events.append(TimedEvent(json: ["event": "validation", "peer": "p0", "step": step, "val_loss": loss,
+                                                         "batches": 20, "time_ms": RunFixture.t0 + Int64(step) * 1000])!)
+        }
+        run.peers[1].events.append(TimedEvent(json: ["event": "validation", "peer": "p1", "step": 7, "val_loss": "nan"])!)
+        let html = ReportHTML(run: run).render()
+        #expect(Self.occurrences("class=\"validation-point\"", in: html) == 2)
+        #expect(html.contains("p0: validation loss 3.7500 after 10 steps"))
+    }
+
     @Test func oddPeerIDsAreEscaped() throws {
         let html = try Self.html()
         #expect(!html.contains(RunFixture.odd))
