@@ -12,11 +12,13 @@
 # delay, every other peer reaches it at 10.77.1.(10+i), an address of the switch, where the delay
 # line forwards to the real one: so each message crosses the sender's link (RATE up), the delay
 # line (DELAY_MS) and the receiver's link (RATE down). Nothing leaves these namespaces: the switch
-# has no route to the machine's own network. Needs root and iproute2.
+# has no route to the machine's own network. Needs root and iproute2. NETLAB=name (default murmur)
+# prefixes the namespaces, so two labs can exist side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-state=runs/netlab
-sw=murmur-sw
+lab="${NETLAB:-murmur}"
+state=runs/netlab-$lab
+sw=$lab-sw
 
 check() {
   [ "$(id -u)" = 0 ] || { echo "netlab: needs root (network namespaces and tc)" >&2; return 1; }
@@ -43,7 +45,7 @@ up() {
   ip -n $sw link set mbr0 up
   local routes=()
   for ((i = 0; i < n; i++)); do
-    local ns=murmur-p$i
+    local ns=$lab-p$i
     ip netns add $ns
     ip -n $ns link set lo up
     ip link add mv-p$i netns $sw type veth peer name eth0 netns $ns
@@ -65,7 +67,7 @@ up() {
     for _ in $(seq 50); do grep -q routes "$state/delayline.log" 2>/dev/null && break; sleep 0.1; done
   fi
   echo "n=$n rate=$rate delay=$delay" > "$state/lab"
-  echo "netlab: $n hosts (10.77.0.10–$((9 + n))), links $rate, delay ${delay} ms each way"
+  echo "netlab $lab: $n hosts (10.77.0.10–$((9 + n))), links $rate, delay ${delay} ms each way"
 }
 
 peers() {
@@ -75,13 +77,13 @@ peers() {
   for ((i = 0; i < n; i++)); do
     local real=10.77.0.$((10 + i)) seen=10.77.0.$((10 + i)) listen=""
     if [ "${delay:-0}" != 0 ]; then seen=10.77.1.$((10 + i)); listen=", listen: \"$real\""; fi
-    echo "  - { id: p$i, netns: murmur-p$i, pub: \"tcp://$seen:$((7100 + 10 * i))\", sync: \"tcp://$seen:$((7101 + 10 * i))\"$listen }"
+    echo "  - { id: p$i, netns: $lab-p$i, pub: \"tcp://$seen:$((7100 + 10 * i))\", sync: \"tcp://$seen:$((7101 + 10 * i))\"$listen }"
   done
 }
 
 down() {
   if [ -f "$state/delayline.pid" ]; then kill "$(cat "$state/delayline.pid")" 2>/dev/null || true; rm -f "$state/delayline.pid"; fi
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^murmur-(p[0-9]+|sw)$' || true); do ip netns del "$ns"; done
+  for ns in $(ip netns list | awk '{print $1}' | grep -E "^$lab-(p[0-9]+|sw)\$" || true); do ip netns del "$ns"; done
   rm -f "$state/lab"
 }
 

@@ -93,6 +93,7 @@ final class MeshLoop {
         try socket.set(ZMQ_HEARTBEAT_TIMEOUT, o.zmtpHeartbeatTimeout.zmqMilliseconds)
         try socket.set(ZMQ_HEARTBEAT_TTL, o.zmtpHeartbeatTTL.zmqMilliseconds)
         try socket.set(ZMQ_HANDSHAKE_IVL, o.handshakeInterval.zmqMilliseconds)
+        try socket.set(ZMQ_CONNECT_TIMEOUT, o.connectTimeout.zmqMilliseconds)
         try socket.set(ZMQ_RECONNECT_IVL, o.reconnectInterval.zmqMilliseconds)
         try socket.set(ZMQ_RECONNECT_IVL_MAX, o.reconnectIntervalMax.zmqMilliseconds)
         try socket.set(ZMQ_SNDHWM, o.sendHighWaterMark)

@@ -12,6 +12,10 @@ public struct ZMQTransportOptions: Sendable {
     public var zmtpHeartbeatTTL: Duration = .seconds(2)
     /// Handshake deadline (libzmq's default is 30 s: far too long to notice a hung peer).
     public var handshakeInterval: Duration = .seconds(2)
+    /// How long one TCP connect may take before libzmq gives up and retries with its back-off.
+    /// Without it (libzmq's 0 = the kernel's SYN retries) a connect begun while the other side was
+    /// cut off waits out exponential SYN retries for up to minutes after the link is back.
+    public var connectTimeout: Duration = .seconds(2)
     /// Reconnect back-off start and cap (libzmq jitters and doubles between them).
     public var reconnectInterval: Duration = .milliseconds(100)
     public var reconnectIntervalMax: Duration = .seconds(2)
