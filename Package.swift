@@ -7,6 +7,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "murmur", targets: ["murmur"]),
+        // libFuzzer entry points live in the nested package Fuzz/ (built with -sanitize=fuzzer).
+        .library(name: "FuzzHarness", targets: ["FuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "murmur", dependencies: ["MurmurCLI"]),
+        .target(name: "FuzzHarness", dependencies: ["Mesh", "DeMo", "Checkpointing", "PeerRuntime", "TinyGPT", "Tensors"]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing"]),
@@ -42,6 +45,7 @@ let package = Package(
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership"]),
         .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors", "Checkpointing"]),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "Mesh", "DeMo", "Checkpointing", "PeerRuntime"]),
         .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors", "PeerRuntime", "Checkpointing"]),
     ],
     swiftLanguageModes: [.v6]

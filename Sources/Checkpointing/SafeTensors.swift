@@ -68,6 +68,8 @@ public struct SafeTensors: Sendable {
                 }
                 continue
             }
+            // The writer refuses empty names, so the reader does too: every file read can be written back.
+            guard !name.isEmpty else { throw SafeTensorsError.invalidHeader(reason: "a tensor has an empty name") }
             guard let info = value as? [String: Any] else { throw SafeTensorsError.invalidHeader(reason: "entry '\(name)' is not an object") }
             guard let dtypeName = info["dtype"] as? String else { throw SafeTensorsError.invalidHeader(reason: "entry '\(name)' has no dtype string") }
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else { throw SafeTensorsError.unknownDType(tensor: name, dtype: dtypeName) }

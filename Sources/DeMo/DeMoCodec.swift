@@ -13,7 +13,8 @@ import Tensors
 /// ```
 /// The per-tensor counts repeat the plan so a payload from a differently configured peer is
 /// recognised as such. `decode` checks every field, length, index (range, strictly ascending per
-/// chunk), value (finite) and padding against the plan before returning, and rejects trailing
+/// chunk), value (finite, and only codes the encoder writes) and padding against the plan before
+/// returning, so `encode(decode(bytes)) == bytes` for every accepted input, and rejects trailing
 /// bytes; it never reads out of bounds and never traps on hostile input. Stateless, thread-safe.
 public enum DeMoCodec {
     public static let magic: [UInt8] = Array("DeMo".utf8)
@@ -128,7 +129,13 @@ public enum DeMoCodec {
                 case .int8:
                     let s = try scale(&r, tp.name, c)
                     scales.append(s)
-                    for i in 0..<k { val[base + i] = Float(Int8(bitPattern: try r.u8("values of \(tp.name)"))) * s }
+                    for i in 0..<k {
+                        // Only codes the encoder can write: [-127, 127], and 0 under a zero scale.
+                        let q = Int8(bitPattern: try r.u8("values of \(tp.name)"))
+                        if q == -128 { throw .nonCanonical(offset: r.offset - 1, reason: "int8 code -128 (codes are -127…127)") }
+                        if s == 0 && q != 0 { throw .nonCanonical(offset: r.offset - 1, reason: "non-zero int8 code under a zero chunk scale") }
+                        val[base + i] = Float(q) * s
+                    }
                 case .sign:
                     let s = try scale(&r, tp.name, c)
                     scales.append(s)
@@ -151,7 +158,8 @@ public enum DeMoCodec {
 
     private static func scale(_ r: inout ByteReader, _ name: String, _ c: Int) throws(DeMoCodecError) -> Float {
         let s = try r.f32("scale of \(name)")
-        guard s.isFinite, s >= 0 else { throw .invalidPayload(.badScale(tensor: name, chunk: c)) }
+        // `sign == .plus` also refuses -0.0, which would decode to values the encoder never writes.
+        guard s.isFinite, s.sign == .plus else { throw .invalidPayload(.badScale(tensor: name, chunk: c)) }
         return s
     }
 
@@ -200,6 +208,8 @@ public enum DeMoCodecError: Error, Sendable, Equatable, CustomStringConvertible 
     case unknownFormat(UInt8)
     case unknownFlags(UInt16)
     case nonZeroPadding(offset: Int)
+    /// A value the encoder never writes (so one payload has exactly one encoding), e.g. int8 code -128.
+    case nonCanonical(offset: Int, reason: String)
     case trailingBytes(Int)
     case unsupportedPlan(tensor: String)
     case invalidPayload(DeMoPayloadIssue)
@@ -214,6 +224,7 @@ public enum DeMoCodecError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unknownFormat(let f): return "unknown DeMo value format \(f)"
         case .unknownFlags(let f): return "unknown DeMo payload flags 0x\(String(f, radix: 16))"
         case .nonZeroPadding(let o): return "non-zero padding bits in byte \(o) of the DeMo payload"
+        case .nonCanonical(let o, let why): return "non-canonical DeMo payload at byte \(o): \(why)"
         case .trailingBytes(let n): return "\(n) unexpected bytes after the DeMo payload"
         case .unsupportedPlan(let t): return "tensor \(t) has more than 2^32 coefficients per chunk: lower the chunk size"
         case .invalidPayload(let i): return "invalid DeMo payload: \(i)"

@@ -10,6 +10,8 @@ public enum TrainingCheckpointError: Error, CustomStringConvertible {
     case missingTensor(String)
     case shapeMismatch(name: String, expected: [Int], got: [Int])
     case badMetadata(String)
+    /// The config in the metadata needs more parameters than the file holds values (or is absurdly large).
+    case configExceedsData(parameters: Int, values: Int)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum TrainingCheckpointError: Error, CustomStringConvertible {
         case .missingTensor(let n): return "checkpoint lacks tensor \(n)"
         case .shapeMismatch(let n, let e, let g): return "tensor \(n) has shape \(g), the model needs \(e)"
         case .badMetadata(let k): return "checkpoint metadata field '\(k)' is missing or malformed"
+        case .configExceedsData(let p, let v):
+            return "the checkpoint's model config needs \(p == Int.max ? "too many" : String(p)) parameters, the file holds \(v) values: the file is corrupt"
         }
     }
 }
@@ -94,10 +98,19 @@ public struct TrainingCheckpoint: Sendable {
         }
         try config.validate()
         func int(_ k: String) throws -> Int {
-            guard let v = st.metadata[k].flatMap({ Int($0) }) else { throw TrainingCheckpointError.badMetadata(k) }
+            guard let v = st.metadata[k].flatMap({ Int($0) }), v >= 0 else { throw TrainingCheckpointError.badMetadata(k) }
             return v
         }
+        // Bound the config before computing its layout: hostile sizes would overflow the layout
+        // arithmetic (a trap) or allocate far more than the file can hold (found with the checkpoint fuzz harness).
+        let values = st.tensors.values.reduce(0) { $0 + $1.elementCount }
+        guard config.vocabSize <= 1 << 20, config.nLayer <= 1 << 12, config.nEmbd <= 1 << 16, config.blockSize <= 1 << 20 else {
+            throw TrainingCheckpointError.configExceedsData(parameters: Int.max, values: values)
+        }
         let layout = GPTParameters.layout(for: config)
+        guard layout.totalCount <= values else {
+            throw TrainingCheckpointError.configExceedsData(parameters: layout.totalCount, values: values)
+        }
         func flat(_ prefix: String, required: Bool) throws -> [Float]? {
             var out = [Float](repeating: 0, count: layout.totalCount)
             for s in layout.slots {
