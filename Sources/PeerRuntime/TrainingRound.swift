@@ -170,6 +170,9 @@ public struct TrainingRound<Contribution: Sendable>: Sendable {
         return []
     }
 
+    /// Seconds the open round has been open, or nil.
+    public func secondsOpen(now: Double) -> Double? { openStep == nil ? nil : now - openedAt }
+
     /// Seconds until the open round's deadline (for the shell's poll timeout), or nil.
     public func secondsUntilDeadline(now: Double) -> Double? {
         guard openStep != nil else { return nil }
