@@ -5,8 +5,9 @@ experiment scripts. Standard library only.
   runstats.py summary RUN_DIR                 final val loss, steps, wall time, bytes per step
   runstats.py curve RUN_DIR                   validation events: seconds since start, step, val loss
   runstats.py reach RUN_DIR TARGET            first time the mean validation loss is <= TARGET
-  runstats.py svg OUT.svg TITLE LABEL=RUN_DIR ...   training loss (mean of peers, smoothed) and
-                                              validation loss per step, one colour per run
+  runstats.py svg [--time] OUT.svg TITLE LABEL=RUN_DIR ...   training loss (mean of peers,
+                                              smoothed) and validation loss per step (or per second
+                                              since the start, with --time), one colour per run
 """
 import json
 import os
@@ -85,20 +86,24 @@ def reach(run, target):
     return None
 
 
-def svg(out, title, runs):
+def svg(out, title, runs, by_time=False):
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     series = []
     for label, run in runs:
-        per_step = {}
+        per_step, when = {}, {}
+        t0 = start_ms(run)
         for p in peers(run):
             for r in lines(os.path.join(run, p, "rounds.jsonl")):
                 if r.get("loss") is not None:
                     per_step.setdefault(r["step"], []).append(r["loss"])
+                    when[r["step"]] = max(when.get(r["step"], 0), (r["time_ms"] - t0) / 1000)
         steps = sorted(per_step)
         mean = [sum(per_step[s]) / len(per_step[s]) for s in steps]
         k = max(1, len(steps) // 60)  # moving average over ~1/60 of the run
         smooth = [sum(mean[max(0, i - k):i + 1]) / len(mean[max(0, i - k):i + 1]) for i in range(len(mean))]
-        series.append((label, steps, smooth, [(s, v) for _, s, v in validation(run)]))
+        xs_run = [when[s] for s in steps] if by_time else steps
+        val = [((t if by_time else s), v) for t, s, v in validation(run)]
+        series.append((label, xs_run, smooth, val))
     xs = [s for _, st, _, _ in series for s in st]
     ys = [v for _, _, sm, _ in series for v in sm] + [v for *_, val in series for _, v in val]
     if not xs:
@@ -120,7 +125,7 @@ def svg(out, title, runs):
         parts.append(f'<text x="{L - 6}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.2f}</text><line x1="{L}" y1="{py(y):.1f}" x2="{W - 20}" y2="{py(y):.1f}" stroke="#eee"/>')
         x = x0 + (x1 - x0) * i / 5
         parts.append(f'<text x="{px(x):.1f}" y="{H - B + 16}" text-anchor="middle">{int(x)}</text>')
-    parts.append(f'<text x="{(L + W) / 2}" y="{H - 6}" text-anchor="middle">step</text>'
+    parts.append(f'<text x="{(L + W) / 2}" y="{H - 6}" text-anchor="middle">{"seconds since the start" if by_time else "step"}</text>'
                  f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" text-anchor="middle">loss (nats/byte)</text>')
     for i, (label, steps, smooth, val) in enumerate(series):
         c = colours[i % len(colours)]
@@ -128,8 +133,8 @@ def svg(out, title, runs):
         parts.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.4" points="{pts}"/>')
         for s, v in val:
             parts.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="white" stroke="{c}" stroke-width="1.5"/>')
-        parts.append(f'<rect x="{W - 230}" y="{34 + 16 * i}" width="12" height="3" fill="{c}"/><text x="{W - 212}" y="{38 + 16 * i}">{label}</text>')
-    parts.append(f'<text x="{W - 230}" y="{38 + 16 * len(series)}" fill="#555">line: training loss (mean of peers); o: validation</text></svg>')
+        parts.append(f'<rect x="{W - 300}" y="{34 + 16 * i}" width="12" height="3" fill="{c}"/><text x="{W - 282}" y="{38 + 16 * i}">{label}</text>')
+    parts.append(f'<text x="{W - 300}" y="{38 + 16 * len(series)}" fill="#555">line: training loss (mean of peers); o: validation</text></svg>')
     with open(out, "w") as f:
         f.write("\n".join(parts) + "\n")
 
@@ -145,7 +150,9 @@ def main():
         r = reach(args[0], float(args[1]))
         print(json.dumps(None if r is None else {"seconds": r[0], "step": r[1], "val_loss": r[2]}))
     elif cmd == "svg" and len(args) >= 3:
-        svg(args[0], args[1], [tuple(a.split("=", 1)) for a in args[2:]])
+        by_time = args[0] == "--time"
+        args = args[1:] if by_time else args
+        svg(args[0], args[1], [tuple(a.split("=", 1)) for a in args[2:]], by_time)
     else:
         sys.exit(__doc__)
 

@@ -8,12 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-4000}"; every="${2:-30s}"; faults="${3:-12}"
-murmur="$(realpath -m "${MURMUR:-.build/release/murmur}")"   # absolute: peers start inside namespaces
-scripts/netlab.sh check || { echo "soak: cannot build the lab on this machine (see above); nothing was run" >&2; exit 1; }
-[ -x "$murmur" ] || swift build -c release --product murmur >/dev/null
-"$murmur" data fetch >/dev/null
-out=runs/soak; mkdir -p "$out"
-trap 'scripts/netlab.sh down' EXIT
+source scripts/lab-prelude.sh
+lab_prelude soak
 scripts/netlab.sh up 4 none 0
 
 topology() {  # dir

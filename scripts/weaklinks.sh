@@ -5,15 +5,13 @@
 # AdamW's final validation loss, then cuts one DeMo peer's link for 30 s (`ip link set … down`)
 # and reports the recovery. Needs root and iproute2; says so and exits 1 when it cannot run.
 #   scripts/weaklinks.sh [STEPS] [RATE] [DELAY_MS]       default: 300 10mbit 50
+#   ONLY=partition scripts/weaklinks.sh …                 only the partition run
+#   NETLAB=name …                                        namespaces name-p0…, beside another lab
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-300}"; rate="${2:-10mbit}"; delay="${3:-50}"
-murmur="$(realpath -m "${MURMUR:-.build/release/murmur}")"   # absolute: peers start inside namespaces
-scripts/netlab.sh check || { echo "weaklinks: cannot build the lab on this machine (see above); nothing was run" >&2; exit 1; }
-[ -x "$murmur" ] || swift build -c release --product murmur >/dev/null
-"$murmur" data fetch >/dev/null
-out=runs/weaklinks; mkdir -p "$out"
-trap 'scripts/netlab.sh down' EXIT
+source scripts/lab-prelude.sh
+lab_prelude weaklinks
 scripts/netlab.sh up 4 "$rate" "$delay"
 
 topology() {  # name kind lr steps [validation every]
@@ -42,17 +40,21 @@ run() {  # name kind lr steps
   echo "== $1: $((SECONDS - t0)) s wall; $(scripts/runstats.py summary "$out/$1")"
 }
 
-run adamw adamw 1.0e-3 "$steps"
-run demo demo 3.0e-3 "$steps"
-run demo-long demo 3.0e-3 $((2 * steps))
-target=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['val_loss'])" "$(scripts/runstats.py summary "$out/adamw")")
-echo "== target: AdamW's final validation loss $target"
-for name in adamw demo demo-long; do
-  echo "   $name reaches it: $(scripts/runstats.py reach "$out/$name" "$target")"
-done
-scripts/runstats.py svg "$out/weaklinks.svg" "4 peers, tiny, links $rate + ${delay} ms: validation and training loss" \
-  "AdamW=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, 2x steps=$out/demo-long"
+if [ "${ONLY:-}" != partition ]; then   # ONLY=partition: just the partition part
+  run adamw adamw 1.0e-3 "$steps"
+  run demo demo 3.0e-3 "$steps"
+  run demo-long demo 3.0e-3 $((2 * steps))
+  target=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['val_loss'])" "$(scripts/runstats.py summary "$out/adamw")")
+  echo "== target: AdamW's final validation loss $target"
+  for name in adamw demo demo-long; do
+    echo "   $name reaches it: $(scripts/runstats.py reach "$out/$name" "$target")"
+  done
+  scripts/runstats.py svg --time "$out/weaklinks-time.svg" "4 peers, tiny, links $rate + ${delay} ms: loss against wall-clock time" \
+    "AdamW (dense fp32)=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, $((2 * steps)) steps=$out/demo-long"
+  scripts/runstats.py svg "$out/weaklinks.svg" "4 peers, tiny, links $rate + ${delay} ms: validation and training loss" \
+    "AdamW=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, 2x steps=$out/demo-long"
 
+fi
 echo "== partition: DeMo, one peer's link down for 30 s"
 topology partition demo 3.0e-3 $((3 * steps)) 100 > "$out/partition.yaml"
 "$murmur" chaos "$out/partition.yaml" --kinds partition --faults 1 --kill-every 20s --down-for 30s --seed 3 \
