@@ -138,17 +138,21 @@ struct ChaosCommand: ParsableCommand {
 enum NamespaceLinks {
     /// Every link of `ns` but loopback that is up, now set down; returns their names.
     static func cut(_ ns: String) throws -> [String] {
-        let listing = try ip(["-n", ns, "-o", "link", "show", "up"])
-        // Lines look like "2: eth0@if5: <BROADCAST,…,UP,LOWER_UP> mtu …"; the name ends at '@' or ':'.
-        let names = listing.split(separator: "\n").compactMap { line -> String? in
+        let names = linkNames(try ip(["-n", ns, "-o", "link", "show", "up"]))
+        guard !names.isEmpty else { throw LaunchError("network namespace '\(ns)' has no link to cut (ip -n \(ns) link shows only loopback)") }
+        for n in names { _ = try ip(["-n", ns, "link", "set", "dev", n, "down"]) }
+        return names
+    }
+
+    /// The link names of `ip -o link show` output, loopback left out. Lines look like
+    /// "2: eth0@if5: <BROADCAST,…,UP,LOWER_UP> mtu …": the name ends at '@' or ':'.
+    static func linkNames(_ listing: String) -> [String] {
+        listing.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: ":", maxSplits: 2)
             guard fields.count >= 2 else { return nil }
             let name = fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@").first.map(String.init) ?? ""
             return name.isEmpty || name == "lo" ? nil : name
         }
-        guard !names.isEmpty else { throw LaunchError("network namespace '\(ns)' has no link to cut (ip -n \(ns) link shows only loopback)") }
-        for n in names { _ = try ip(["-n", ns, "link", "set", "dev", n, "down"]) }
-        return names
     }
 
     static func restore(_ ns: String, _ links: [String]) throws {

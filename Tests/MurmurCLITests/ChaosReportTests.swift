@@ -78,6 +78,17 @@ import Testing
         #expect(report.text.contains("p2: cut off at step 20"))
     }
 
+    @Test func linkNamesFromIPOutput() {
+        let listing = """
+        1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\\    link/loopback 00:00:00:00:00:00
+        2: eth0@if7: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc tbf state UP mode DEFAULT group default qlen 1000\\    link/ether 1a:2b
+        3: wg1: <POINTOPOINT,UP> mtu 1420
+        garbage line
+        """
+        #expect(NamespaceLinks.linkNames(listing) == ["eth0", "wg1"])
+        #expect(NamespaceLinks.linkNames("").isEmpty)
+    }
+
     @Test func kindsParse() throws {
         #expect(try ChaosCommand.parseKinds("kill, stop,partition") == [.kill, .stop, .partition])
         #expect(throws: (any Error).self) { try ChaosCommand.parseKinds("kill,freeze") }
