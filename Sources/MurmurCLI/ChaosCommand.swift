@@ -161,17 +161,8 @@ enum NamespaceLinks {
 
     static func ip(_ args: [String]) throws -> String {
         guard let path = which("ip") else { throw LaunchError("partitions need the 'ip' command (Debian package iproute2)") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else { throw LaunchError("ip \(args.joined(separator: " ")) failed: \(text)") }
+        let (status, text) = try runCapturing([path] + args)
+        guard status == 0 else { throw LaunchError("ip \(args.joined(separator: " ")) failed: \(text)") }
         return text
     }
 }

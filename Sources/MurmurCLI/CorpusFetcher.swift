@@ -106,20 +106,26 @@ public struct CorpusFetcher {
     }
 
     private func run(_ argv: [String], hint: String) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        if p.terminationStatus != 0 {
-            throw FetchError.commandFailed(command: argv.joined(separator: " "), status: p.terminationStatus,
-                                           output: String(decoding: out, as: UTF8.self), hint: hint)
+        let (status, output) = try runCapturing(argv)
+        if status != 0 {
+            throw FetchError.commandFailed(command: argv.joined(separator: " "), status: status, output: output, hint: hint)
         }
     }
+}
+
+/// Runs `argv` (argv[0] an absolute path) to its end; returns its exit status and what it printed
+/// on standard output and standard error together. Throws only when it cannot start.
+func runCapturing(_ argv: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: argv[0])
+    p.arguments = Array(argv.dropFirst())
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    try p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: out, as: UTF8.self))
 }
 
 /// Finds an executable on PATH.
