@@ -2,6 +2,7 @@
 # Quality against bytes (issue 7 item 1): 4 local peers, `small`, the same steps and batches per peer;
 # AdamW data-parallel vs DeMo (topk 32 / chunk 64 with f32, bf16 and sign values; topk 8 with bf16).
 #   scripts/quality.sh [STEPS] [DEMO_LR]       default: 2000 steps, lr 3e-3 for DeMo (AdamW 1e-3)
+#   ONLY="adamw-lr3e-3 demo-bf16" …             only those runs; PORT_BASE=9600 … beside another series
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-2000}"; demo_lr="${2:-3.0e-3}"
@@ -9,7 +10,9 @@ murmur="${MURMUR:-.build/release/murmur}"   # MURMUR=path: a copy, so a rebuild 
 [ -x "$murmur" ] || swift build -c release --product murmur >/dev/null
 "$murmur" data fetch >/dev/null
 out=runs/quality; mkdir -p "$out"
+base="${PORT_BASE:-9500}"
 run() {  # name kind lr topk values
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $1 "* ]]; then return; fi
   local name=$1 topo="$out/$1.yaml"
   {
     echo "run: quality-$name"; echo "seed: 2026"; echo "model: { preset: small }"
@@ -19,7 +22,7 @@ run() {  # name kind lr topk values
     echo "heartbeat: { interval: 250ms, suspect_after: 3s, dead_after: 9s }"
     echo "checkpoint: { every: 500, keep: 1, dir: $out/$name }"
     echo "security: { curve: false, keys: keys/ }"; echo "peers:"
-    for i in 0 1 2 3; do echo "  - { id: p$i, pub: \"tcp://127.0.0.1:$((9500 + 10 * i))\", sync: \"tcp://127.0.0.1:$((9501 + 10 * i))\" }"; done
+    for i in 0 1 2 3; do echo "  - { id: p$i, pub: \"tcp://127.0.0.1:$((base + 10 * i))\", sync: \"tcp://127.0.0.1:$((base + 1 + 10 * i))\" }"; done
   } > "$topo"
   "$murmur" up "$topo" --fresh --plain > "$out/$name.log" 2>&1 || true
   python3 - "$out/$name" "$name" <<'PY'
@@ -37,3 +40,5 @@ run demo-f32 demo "$demo_lr" 32 f32
 run demo-bf16 demo "$demo_lr" 32 bf16
 run demo-sign demo "$demo_lr" 32 sign
 run demo-topk8 demo "$demo_lr" 8 bf16
+# AdamW at DeMo's learning rate: is the baseline held back by its lr?
+run adamw-lr3e-3 adamw 3.0e-3 32 f32
