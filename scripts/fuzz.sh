@@ -7,7 +7,8 @@
 # (-merge=1 into a fresh folder, which replaces it) so the committed corpus stays small.
 #
 #   corpus   Fuzz/corpus/<target>/     (committed; replayed by Tests/FuzzReplayTests)
-#   crashes  Fuzz/crashes/<target>/    (git-ignored: fix the bug, then move the input into the corpus)
+#   regressions Fuzz/regressions/<target>/ (committed; inputs of fixed bugs: fuzzed from, never merged away)
+#   crashes  Fuzz/crashes/<target>/    (git-ignored: fix the bug, then move the input into regressions/)
 #   logs     Fuzz/.build/logs/<target>.log
 #
 # Exit status: 0 all clean, 1 a target crashed or found a violated invariant, 2 the toolchain
@@ -41,6 +42,7 @@ max_len() {
     checkpoint) echo 8192 ;;  # the seed checkpoints are 0.4–5.1 kB
   esac
 }
+regressions() { [ -d "Fuzz/regressions/$1" ] && echo "Fuzz/regressions/$1"; }
 dict_args() { [ -f "Fuzz/dicts/$1.dict" ] && echo "-dict=Fuzz/dicts/$1.dict"; }
 
 # Corpus bound after minimisation (the brief: well under 2 MB per target).
@@ -84,7 +86,7 @@ for t in "${TARGETS[@]}"; do
   start=$(date +%s)
   # shellcheck disable=SC2046
   "$BIN/fuzz-$t" -max_total_time="$SECS" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$crashes/" $(dict_args "$t") "$corpus" > "$log" 2>&1
+    -print_final_stats=1 -artifact_prefix="$crashes/" $(dict_args "$t") "$corpus" $(regressions "$t") > "$log" 2>&1
   rc=$?
   ran=$(( $(date +%s) - start ))
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
@@ -121,5 +123,5 @@ done
 echo
 echo "fuzz summary (${SECS}s per target):"
 printf '  %s\n' "${SUMMARY[@]}"
-[ "$STATUS" -ne 0 ] && echo "crashes or findings were saved under Fuzz/crashes/: fix the decoder, then move each input into Fuzz/corpus/<target>/" >&2
+[ "$STATUS" -ne 0 ] && echo "crashes or findings were saved under Fuzz/crashes/: fix the decoder, then move each input into Fuzz/regressions/<target>/" >&2
 exit "$STATUS"

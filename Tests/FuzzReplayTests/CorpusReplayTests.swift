@@ -21,7 +21,7 @@ func inputs(under dir: URL) -> [URL] {
 /// libFuzzer binaries use, so a decoder change that breaks an invariant fails `swift test`.
 @Suite struct CorpusReplayTests {
     /// Fewest files each committed corpus must hold: a lost or emptied corpus fails loudly.
-    static let minimumFiles = ["header": 20, "update": 20, "topology": 40, "checkpoint": 20]
+    static let minimumFiles = ["header": 20, "update": 40, "topology": 200, "checkpoint": 80]
 
     @Test(arguments: FuzzHarness.targets)
     func corpusReplaysWithoutFindings(target: String) throws {
