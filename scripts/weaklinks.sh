@@ -5,7 +5,7 @@
 # AdamW's final validation loss, then cuts one DeMo peer's link for 30 s (`ip link set … down`)
 # and reports the recovery. Needs root and iproute2; says so and exits 1 when it cannot run.
 #   scripts/weaklinks.sh [STEPS] [RATE] [DELAY_MS]       default: 300 10mbit 50
-#   ONLY=partition scripts/weaklinks.sh …                 only the partition run
+#   ONLY="partition adamw-lr3e-3" scripts/weaklinks.sh … only those runs (adamw, adamw-lr3e-3, demo, demo-long, partition)
 #   NETLAB=name …                                        namespaces name-p0…, beside another lab
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,21 +40,24 @@ run() {  # name kind lr steps
   echo "== $1: $((SECONDS - t0)) s wall; $(scripts/runstats.py summary "$out/$1")"
 }
 
-if [ "${ONLY:-}" != partition ]; then   # ONLY=partition: just the partition part
-  run adamw adamw 1.0e-3 "$steps"
-  run demo demo 3.0e-3 "$steps"
-  run demo-long demo 3.0e-3 $((2 * steps))
-  target=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['val_loss'])" "$(scripts/runstats.py summary "$out/adamw")")
-  echo "== target: AdamW's final validation loss $target"
-  for name in adamw demo demo-long; do
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }   # ONLY="partition" / "adamw-lr3e-3" …
+want adamw && run adamw adamw 1.0e-3 "$steps"
+want adamw-lr3e-3 && run adamw-lr3e-3 adamw 3.0e-3 "$steps"
+want demo && run demo demo 3.0e-3 "$steps"
+want demo-long && run demo-long demo 3.0e-3 $((2 * steps))
+for base in adamw adamw-lr3e-3; do
+  [ -f "$out/$base/p0/summary.json" ] && [ -d "$out/demo-long" ] || continue
+  target=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['val_loss'])" "$(scripts/runstats.py summary "$out/$base")")
+  echo "== target: $base's final validation loss $target"
+  for name in "$base" demo demo-long; do
     echo "   $name reaches it: $(scripts/runstats.py reach "$out/$name" "$target")"
   done
+done
+if [ -d "$out/adamw" ] && [ -d "$out/demo" ] && [ -d "$out/demo-long" ]; then
   scripts/runstats.py svg --time "$out/weaklinks-time.svg" "4 peers, tiny, links $rate + ${delay} ms: loss against wall-clock time" \
     "AdamW (dense fp32)=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, $((2 * steps)) steps=$out/demo-long"
-  scripts/runstats.py svg "$out/weaklinks.svg" "4 peers, tiny, links $rate + ${delay} ms: validation and training loss" \
-    "AdamW=$out/adamw" "DeMo bf16=$out/demo" "DeMo bf16, 2x steps=$out/demo-long"
-
 fi
+want partition || exit 0
 echo "== partition: DeMo, one peer's link down for 30 s"
 topology partition demo 3.0e-3 $((3 * steps)) 100 > "$out/partition.yaml"
 "$murmur" chaos "$out/partition.yaml" --kinds partition --faults 1 --kill-every 20s --down-for 30s --seed 3 \
