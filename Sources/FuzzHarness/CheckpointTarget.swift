@@ -27,7 +27,7 @@ extension FuzzHarness {
         try checkSafeTensors(file, bytes)
         var outcome = try trainingCheckpoint(data)
         if file.metadata["format"] == TrainingCheckpoint.formatTag {
-            let digest = dataDigest(Array(file.tensors.values))
+            let digest = TrainingCheckpoint.dataDigest(Array(file.tensors.values))
             if file.metadata["data_sha256"] != digest {
                 var fixed = file
                 fixed.metadata["data_sha256"] = digest
@@ -90,15 +90,5 @@ extension FuzzHarness {
         return a.config == b.config && a.step == b.step && a.incarnation == b.incarnation && a.runID == b.runID
             && a.adamT == b.adamT && a.extra == b.extra && bits(a.parameters) == bits(b.parameters)
             && bits(a.residual) == bits(b.residual) && bits(a.adamM) == bits(b.adamM) && bits(a.adamV) == bits(b.adamV)
-    }
-
-    /// SHA-256 over every tensor's name and bytes in name order (the checkpoint's `data_sha256`).
-    static func dataDigest(_ tensors: [SafeTensor]) -> String {
-        var h = SHA256()
-        for t in tensors.sorted(by: { $0.name < $1.name }) {
-            h.update(Array(t.name.utf8))
-            h.update(t.bytes)
-        }
-        return SHA256Hex.hex(h.finalize())
     }
 }

@@ -133,7 +133,9 @@ public struct TrainingCheckpoint: Sendable {
             extra: st.metadata.filter { !["format", "config", "step", "incarnation", "run_id", "adam_t", "data_sha256"].contains($0.key) })
     }
 
-    static func dataDigest(_ tensors: [SafeTensor]) -> String {
+    /// SHA-256 (hex) over every tensor's name and bytes in name order: the `data_sha256` a
+    /// checkpoint carries in its metadata.
+    public static func dataDigest(_ tensors: [SafeTensor]) -> String {
         var h = SHA256()
         for t in tensors.sorted(by: { $0.name < $1.name }) {
             h.update(Array(t.name.utf8))
