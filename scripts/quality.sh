@@ -42,5 +42,3 @@ run demo-sign demo "$demo_lr" 32 sign
 run demo-topk8 demo "$demo_lr" 8 bf16
 # AdamW at DeMo's learning rate: is the baseline held back by its lr?
 run adamw-lr3e-3 adamw 3.0e-3 32 f32
-# DeMo at a higher learning rate, as AdamW was given one
-run demo-bf16-lr1e-2 demo 1.0e-2 32 bf16
