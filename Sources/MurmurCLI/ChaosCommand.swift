@@ -68,7 +68,7 @@ struct ChaosCommand: ParsableCommand {
                 print("chaos: killed \(victim) (pid \(pid)) at step \(step); restarting in \(downFor)")
                 Thread.sleep(forTimeInterval: down)
                 guard !running().isEmpty else { print("chaos: the run ended while \(victim) was down"); break }
-                let newPid = try PeerLauncher.restart(id: victim, topologyPath: topology, files: files, dataDir: nil, threads: nil)
+                let newPid = try PeerLauncher.restart(id: victim, topology: topo, topologyPath: topology, files: files, dataDir: nil, threads: nil)
                 var pids = files.readPIDs()
                 pids[victim] = newPid
                 try files.writePIDs(pids)

@@ -81,7 +81,7 @@ struct RejoinCommand: ParsableCommand {
         if let pid = pids[id], RunFiles.alive(pid) {
             throw ValidationError("peer \(id) is still running (pid \(pid)); stop it first with `murmur kill \(id)`")
         }
-        let pid = try PeerLauncher.restart(id: id, topologyPath: locator.topology, files: files, dataDir: dataDir, threads: threads)
+        let pid = try PeerLauncher.restart(id: id, topology: topo, topologyPath: locator.topology, files: files, dataDir: dataDir, threads: threads)
         pids[id] = pid
         try files.writePIDs(pids)
         let logURL = files.peerDirectory(id).appendingPathComponent("peer.log")
@@ -92,10 +92,10 @@ struct RejoinCommand: ParsableCommand {
 /// Starts one `murmur peer` in the background the way `murmur up` did (RUN/up.json), its output
 /// appended to RUN/<id>/peer.log. Returns its pid; the caller records it.
 enum PeerLauncher {
-    static func restart(id: String, topologyPath: String, files: RunFiles, dataDir: String?, threads: Int?) throws -> Int32 {
+    static func restart(id: String, topology: Topology, topologyPath: String, files: RunFiles, dataDir: String?,
+                        threads: Int?) throws -> Int32 {
         let up = UpSettings.read(from: files)
-        let spec = (try? TopologyParser.load(path: topologyPath))?.peer(id: id)
-        return try PeerProcess.launch(id: id, spec: spec, topologyPath: topologyPath, files: files,
+        return try PeerProcess.launch(id: id, spec: topology.peer(id: id), topologyPath: topologyPath, files: files,
                                       dataDir: dataDir ?? up?.dataDir ?? "data", threads: threads ?? up?.threads ?? 1,
                                       steps: up?.steps, watchParent: false).processIdentifier
     }
