@@ -2,7 +2,7 @@ import Foundation
 
 /// A folder of numbered checkpoint files `<prefix>-<step, 8 digits>.safetensors`, newest last.
 ///
-/// Saving is atomic (`AtomicFile`) and prunes all but the newest `keep` files. Loading walks from
+/// Saving is atomic (`AtomicFile`; folder mode 0700, files 0600) and prunes all but the newest `keep` files. Loading walks from
 /// the newest file to the oldest and returns the first one the caller's `verify` accepts, reporting
 /// every file it skipped and why — a truncated or bit-flipped newest file is never loaded, and the
 /// previous good one is used instead. Not thread-safe; one store per peer.
@@ -38,13 +38,10 @@ public struct CheckpointStore: Sendable {
     /// Writes `bytes` as the checkpoint of `step`, then removes all but the newest `keep`.
     @discardableResult
     public func save(_ bytes: [UInt8], step: Int) throws(CheckpointStoreError) -> URL {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .io(path: directory.path, operation: "mkdir", errno: EACCES)
-        }
+        // Checkpoints hold the whole model and optimizer state: folder 0700, files 0600.
+        try AtomicFile.makePrivateDirectory(directory)
         let u = url(forStep: step)
-        try AtomicFile.write(bytes, to: u)
+        try AtomicFile.write(bytes, to: u, mode: 0o600)
         let all = list()
         if all.count > keep {
             for old in all.prefix(all.count - keep) { try? FileManager.default.removeItem(at: old.url) }

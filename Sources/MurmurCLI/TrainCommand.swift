@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpointing
 import DeMo
 import Foundation
 import PeerRuntime
@@ -100,7 +101,7 @@ struct TrainCommand: ParsableCommand {
                                       extra: ["optimizer": optimizer, "val_loss": String(val), "corpus_sha256": SHA256Hex.hash(corpus.bytes)])
         ckpt.residual = engine.demo?.residual
         if let a = engine.adam { ckpt.adamM = a.m; ckpt.adamV = a.v; ckpt.adamT = a.t }
-        try ckpt.encoded().write(to: url, options: .atomic)
+        try AtomicFile.write([UInt8](try ckpt.encoded()), to: url, mode: 0o600)
         print("checkpoint: \(url.path)")
     }
 }
