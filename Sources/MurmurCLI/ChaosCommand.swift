@@ -46,39 +46,39 @@ struct ChaosCommand: ParsableCommand {
             throw ValidationError("--kinds partition needs peers with `netns` in the topology (each in its own network namespace; see scripts/netlab.sh)")
         }
         let files = RunFiles(directory: URL(fileURLWithPath: topo.checkpoint.dir))
-        if files.readPIDs().values.filter(RunFiles.alive).isEmpty {
+        if !files.readPIDs().values.contains(where: \.isAlive) {
             try startCluster(files)
         }
         var rng = SeededRNG(seed: seed)
         var done: [ChaosFault] = []
         let deadline = Date().addingTimeInterval(timeout)
-        func running() -> [String: Int32] { files.readPIDs().filter { RunFiles.alive($0.value) } }
+        func running() -> [String: PeerPID] { files.readPIDs().filter { $0.value.isAlive } }
         for n in 0..<faults {
             guard sleepWhileRunning(every, files: files) else { break }
             let kind = schedule[n % schedule.count]
             let live = running().keys.sorted().filter { kind != .partition || topo.peer(id: $0)?.netns != nil }
             guard !live.isEmpty else { break }
             let victim = live[Int(rng.next() % UInt64(live.count))]
-            guard let pid = running()[victim] else { continue }
+            guard let entry = running()[victim] else { continue }
             let step = (files.lastRound(victim)?["step"] as? Int) ?? -1
             let began = Self.nowMillis()
             switch kind {
             case .kill:
-                kill(pid, SIGKILL)
-                print("chaos: killed \(victim) (pid \(pid)) at step \(step); restarting in \(downFor)")
+                // Every signal checks the pid's recorded start time: a reused pid is refused.
+                do { try entry.signal(SIGKILL, peer: victim) } catch { print("chaos: \(error)"); continue }
+                print("chaos: killed \(victim) (pid \(entry.pid)) at step \(step); restarting in \(downFor)")
                 Thread.sleep(forTimeInterval: down)
                 guard !running().isEmpty else { print("chaos: the run ended while \(victim) was down"); break }
-                let newPid = try PeerLauncher.restart(id: victim, topology: topo, topologyPath: topology, files: files, dataDir: nil, threads: nil)
+                let restarted = try PeerLauncher.restart(id: victim, topology: topo, topologyPath: topology, files: files, dataDir: nil, threads: nil)
                 var pids = files.readPIDs()
-                pids[victim] = newPid
+                pids[victim] = restarted
                 try files.writePIDs(pids)
-                print("chaos: restarted \(victim) (pid \(newPid))")
+                print("chaos: restarted \(victim) (pid \(restarted.pid))")
             case .stop:
-                kill(pid, SIGSTOP)
-                print("chaos: stopped \(victim) (pid \(pid)) at step \(step); continuing it in \(downFor)")
+                do { try entry.signal(SIGSTOP, peer: victim) } catch { print("chaos: \(error)"); continue }
+                print("chaos: stopped \(victim) (pid \(entry.pid)) at step \(step); continuing it in \(downFor)")
                 Thread.sleep(forTimeInterval: down)
-                kill(pid, SIGCONT)
-                print("chaos: continued \(victim)")
+                do { try entry.signal(SIGCONT, peer: victim); print("chaos: continued \(victim)") } catch { print("chaos: \(error)") }
             case .partition:
                 let ns = topo.peer(id: victim)!.netns!
                 let links = try NamespaceLinks.cut(ns)
@@ -118,14 +118,14 @@ struct ChaosCommand: ParsableCommand {
         p.standardError = log
         try p.run()
         print("chaos: started a fresh cluster (murmur up, output in \(logURL.path))")
-        for _ in 0..<600 where files.readPIDs().values.filter(RunFiles.alive).isEmpty { Thread.sleep(forTimeInterval: 0.1) }
+        for _ in 0..<600 where !files.readPIDs().values.contains(where: \.isAlive) { Thread.sleep(forTimeInterval: 0.1) }
     }
 
     /// Sleeps `seconds` in small slices; false if the cluster stopped meanwhile.
     func sleepWhileRunning(_ seconds: Double, files: RunFiles) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
-            if files.readPIDs().values.filter(RunFiles.alive).isEmpty { return false }
+            if !files.readPIDs().values.contains(where: \.isAlive) { return false }
             Thread.sleep(forTimeInterval: min(0.2, max(0, end.timeIntervalSinceNow)))
         }
         return true

@@ -45,11 +45,15 @@ struct KillCommand: ParsableCommand {
         guard topo.peer(id: id) != nil else {
             throw ValidationError("peer '\(id)' is not in \(locator.topology); its peers are \(topo.peers.map(\.id).joined(separator: ", "))")
         }
-        guard let pid = files.readPIDs()[id], RunFiles.alive(pid) else {
-            throw ValidationError("peer \(id) of run \(topo.run) is not running (no live pid in \(files.pidsURL.path)); start the run with `murmur up` or the peer with `murmur rejoin \(id)`")
+        guard let entry = files.readPIDs()[id] else {
+            throw ValidationError("peer \(id) of run \(topo.run) is not running (no pid in \(files.pidsURL.path)); start the run with `murmur up` or the peer with `murmur rejoin \(id)`")
         }
-        guard Foundation.kill(pid, sig) == 0 else { throw ValidationError("kill(\(pid)) failed: \(String(cString: strerror(errno)))") }
-        print("sent SIG\(signal.uppercased()) to \(id) (pid \(pid))")
+        if entry.state == .gone {
+            throw ValidationError("peer \(id) of run \(topo.run) is not running (pid \(entry.pid) in \(files.pidsURL.path) has exited); start the run with `murmur up` or the peer with `murmur rejoin \(id)`")
+        }
+        // Checks the start time recorded with the pid: a reused pid is refused, not signalled.
+        do { try entry.signal(sig, peer: id) } catch { throw ValidationError("\(error)") }
+        print("sent SIG\(signal.uppercased()) to \(id) (pid \(entry.pid))")
     }
 }
 
@@ -78,25 +82,26 @@ struct RejoinCommand: ParsableCommand {
             throw ValidationError("peer '\(id)' is not in \(locator.topology); its peers are \(topo.peers.map(\.id).joined(separator: ", "))")
         }
         var pids = files.readPIDs()
-        if let pid = pids[id], RunFiles.alive(pid) {
-            throw ValidationError("peer \(id) is still running (pid \(pid)); stop it first with `murmur kill \(id)`")
+        if let entry = pids[id], entry.isAlive {
+            throw ValidationError("peer \(id) is still running (pid \(entry.pid)); stop it first with `murmur kill \(id)`")
         }
-        let pid = try PeerLauncher.restart(id: id, topology: topo, topologyPath: locator.topology, files: files, dataDir: dataDir, threads: threads)
-        pids[id] = pid
+        let entry = try PeerLauncher.restart(id: id, topology: topo, topologyPath: locator.topology, files: files, dataDir: dataDir, threads: threads)
+        pids[id] = entry
         try files.writePIDs(pids)
         let logURL = files.peerDirectory(id).appendingPathComponent("peer.log")
-        print("started \(id) again (pid \(pid)); log: \(logURL.path)")
+        print("started \(id) again (pid \(entry.pid)); log: \(logURL.path)")
     }
 }
 
 /// Starts one `murmur peer` in the background the way `murmur up` did (RUN/up.json), its output
-/// appended to RUN/<id>/peer.log. Returns its pid; the caller records it.
+/// appended to RUN/<id>/peer.log. Returns its pid and start time; the caller records them.
 enum PeerLauncher {
     static func restart(id: String, topology: Topology, topologyPath: String, files: RunFiles, dataDir: String?,
-                        threads: Int?) throws -> Int32 {
+                        threads: Int?) throws -> PeerPID {
         let up = UpSettings.read(from: files)
-        return try PeerProcess.launch(id: id, spec: topology.peer(id: id), topologyPath: topologyPath, files: files,
-                                      dataDir: dataDir ?? up?.dataDir ?? "data", threads: threads ?? up?.threads ?? 1,
-                                      steps: up?.steps, watchParent: false).processIdentifier
+        let p = try PeerProcess.launch(id: id, spec: topology.peer(id: id), topologyPath: topologyPath, files: files,
+                                       dataDir: dataDir ?? up?.dataDir ?? "data", threads: threads ?? up?.threads ?? 1,
+                                       steps: up?.steps, watchParent: false)
+        return PeerPID(recording: p.processIdentifier)
     }
 }

@@ -5,30 +5,31 @@ import Mesh
 /// output in RUN/<peer>/peer.log, pids recorded in RUN/pids.json. Not thread-safe.
 final class LocalCluster {
     private var processes: [String: Process] = [:]
+    /// Our children as recorded in pids.json (pid and start time).
+    private var launched: [String: PeerPID] = [:]
     private let files: RunFiles
 
     init(topologyPath: String, topology: Topology, peers: [String], files: RunFiles, dataDir: String,
          threads: Int, steps: Int?) throws {
         self.files = files
-        var pids: [String: Int32] = [:]
         for id in peers {
             let p = try PeerProcess.launch(id: id, spec: topology.peer(id: id), topologyPath: topologyPath, files: files,
                                            dataDir: dataDir, threads: threads, steps: steps, watchParent: true)
             processes[id] = p
-            pids[id] = p.processIdentifier
+            launched[id] = PeerPID(recording: p.processIdentifier)
         }
-        try files.writePIDs(pids)
+        try files.writePIDs(launched)
     }
 
     /// Peers restarted by `murmur rejoin` (their pid in pids.json is no longer our child's).
-    var rejoined: [String: Int32] {
+    var rejoined: [String: PeerPID] {
         let recorded = files.readPIDs()
-        return recorded.filter { id, pid in processes[id].map { $0.processIdentifier != pid } ?? false }
+        return recorded.filter { id, entry in launched[id].map { $0 != entry } ?? false }
     }
 
     /// Whether any of our children, or a peer rejoined in their place, still runs.
     var anyRunning: Bool {
-        processes.values.contains { $0.isRunning } || rejoined.values.contains { RunFiles.alive($0) }
+        processes.values.contains { $0.isRunning } || rejoined.values.contains { $0.isAlive }
     }
 
     /// Exit status of each finished peer; a peer that was killed and rejoined counts by how its
@@ -37,8 +38,8 @@ final class LocalCluster {
         let again = rejoined
         var codes: [String: Int32] = [:]
         for (id, p) in processes where !p.isRunning {
-            if let pid = again[id] {
-                if RunFiles.alive(pid) { continue }
+            if let entry = again[id] {
+                if entry.isAlive { continue }
                 codes[id] = files.summary(id) != nil ? 0 : 1
             } else {
                 codes[id] = p.terminationStatus
@@ -47,7 +48,12 @@ final class LocalCluster {
         return codes
     }
 
+    /// Signals every child still running, each checked against its recorded start time first.
     func signalAll(_ sig: Int32) {
-        for p in processes.values where p.isRunning { kill(p.processIdentifier, sig) }
+        for (id, p) in processes where p.isRunning {
+            do { try (launched[id] ?? PeerPID(pid: p.processIdentifier, startTime: nil)).signal(sig, peer: id) } catch {
+                print("murmur up: \(error)")
+            }
+        }
     }
 }

@@ -125,7 +125,7 @@ struct ReportHTML {
                 items.append("\(p.id): \(p.unreadableLines) unreadable line(s) skipped (a peer still writing leaves a half-written last line)")
             }
         }
-        if !run.pids.isEmpty && run.pids.values.contains(where: RunFiles.alive) {
+        if !run.pids.isEmpty && run.pids.values.contains(where: \.isAlive) {
             items.append("the run is still in progress (pids.json lists live peers); re-run `murmur report` when it has finished")
         }
         guard !items.isEmpty else { return "" }

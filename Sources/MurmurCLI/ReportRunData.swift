@@ -54,8 +54,8 @@ struct PeerRunData: Sendable {
 struct RunData: Sendable {
     var directory: URL
     var peers: [PeerRunData]
-    /// Process ids from `pids.json` (present while `murmur up` is running).
-    var pids: [String: Int32]
+    /// Process ids and start times from `pids.json` (present while `murmur up` is running).
+    var pids: [String: PeerPID]
 
     /// The run's name: the folder's last path component.
     var name: String { directory.lastPathComponent }

@@ -46,18 +46,126 @@ struct RunFiles {
 
     var pidsURL: URL { directory.appendingPathComponent("pids.json") }
 
-    func readPIDs() -> [String: Int32] {
+    /// `pids.json`: `{peer id: {"pid": N, "start_ticks": T}}`. An entry of the older form
+    /// `{peer id: N}` reads with no start time (and is then never signalled, see `PeerPID`).
+    func readPIDs() -> [String: PeerPID] {
         guard let d = FileManager.default.contents(atPath: pidsURL.path),
               let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return [:] }
-        return o.compactMapValues { ($0 as? Int).map(Int32.init) }
+        return o.compactMapValues { value -> PeerPID? in
+            if let n = value as? Int { return Int32(exactly: n).map { PeerPID(pid: $0, startTime: nil) } }
+            guard let e = value as? [String: Any], let n = e["pid"] as? Int, let pid = Int32(exactly: n) else { return nil }
+            let start = (e["start_ticks"] as? NSNumber).flatMap { UInt64(exactly: $0.int64Value) }
+            return PeerPID(pid: pid, startTime: start)
+        }
     }
 
-    func writePIDs(_ pids: [String: Int32]) throws {
+    func writePIDs(_ pids: [String: PeerPID]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let d = try JSONSerialization.data(withJSONObject: pids.mapValues { Int($0) }, options: [.sortedKeys])
+        let object = pids.mapValues { p -> [String: Any] in
+            var e: [String: Any] = ["pid": Int(p.pid)]
+            if let s = p.startTime { e["start_ticks"] = NSNumber(value: s) }
+            return e
+        }
+        let d = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         try d.write(to: pidsURL, options: .atomic)
     }
+}
 
-    /// Whether `pid` is a live process.
-    static func alive(_ pid: Int32) -> Bool { pid > 0 && kill(pid, 0) == 0 }
+/// A process as `pids.json` records it: its pid and its start time, so a pid that the kernel has
+/// since given to another process (after the peer died) is told apart from the peer itself.
+///
+/// The start time is field 22 of `/proc/<pid>/stat` (clock ticks after boot): it never changes
+/// for the life of a process, and a new process with the same pid has a later one. Every signal
+/// murmur sends to a recorded peer goes through `signal(_:peer:)`, which checks it first.
+/// (The check and the `kill` are two system calls: a pid reused in between, within microseconds,
+/// is not caught; a pidfd would close that gap.)
+struct PeerPID: Equatable, Sendable {
+    var pid: Int32
+    /// nil when the entry was written without one (older murmur, or the process had already gone).
+    var startTime: UInt64?
+
+    /// Records a process started just now (reads its start time).
+    init(recording pid: Int32) {
+        self.pid = pid
+        self.startTime = ProcessStat.read(pid)?.startTime
+    }
+
+    init(pid: Int32, startTime: UInt64?) {
+        self.pid = pid
+        self.startTime = startTime
+    }
+
+    /// What the recorded pid is now.
+    enum State: Equatable, Sendable {
+        /// The recorded process, still there.
+        case running
+        /// No such process (or a zombie waiting to be reaped).
+        case gone
+        /// Another process has the pid now (its start time differs).
+        case reused(found: UInt64)
+        /// A live process has the pid, but the entry has no start time to compare.
+        case unverified
+    }
+
+    var state: State {
+        guard pid > 0 else { return .gone }
+        #if os(Linux)
+        guard let now = ProcessStat.read(pid), now.state != "Z", now.state != "X" else { return .gone }
+        guard let recorded = startTime else { return .unverified }
+        return now.startTime == recorded ? .running : .reused(found: now.startTime)
+        #else
+        guard kill(pid, 0) == 0 else { return .gone }
+        return .unverified
+        #endif
+    }
+
+    /// Whether the recorded peer is (probably) still running: a reused pid is not; an entry
+    /// without a start time counts as running when some process has the pid.
+    var isAlive: Bool {
+        switch state {
+        case .running, .unverified: return true
+        case .gone, .reused: return false
+        }
+    }
+
+    /// Sends `sig` only after checking the pid still belongs to the recorded process; otherwise
+    /// sends nothing and throws a `LaunchError` that says why.
+    func signal(_ sig: Int32, peer: String) throws {
+        switch state {
+        case .running:
+            guard kill(pid, sig) == 0 else {
+                throw LaunchError("kill(\(pid), \(sig)) for peer \(peer) failed: \(String(cString: strerror(errno)))")
+            }
+        case .gone:
+            throw LaunchError("peer \(peer) (pid \(pid)) is not running; nothing was signalled")
+        case .reused(let found):
+            throw LaunchError("pid \(pid) no longer belongs to peer \(peer): pids.json recorded a process started at tick \(startTime ?? 0) after boot, the process with that pid now started at tick \(found). The entry is stale (the peer died and the pid was reused); refusing to signal it")
+        case .unverified:
+            throw LaunchError("pids.json has no start time for peer \(peer) (pid \(pid)); murmur cannot tell the peer from another process that reused its pid, so it does not signal it. Check `ps -p \(pid) -o pid,lstart,args` and signal it by hand, or restart the run (`murmur up` records start times)")
+        }
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` murmur uses.
+struct ProcessStat: Equatable, Sendable {
+    /// Field 3: R, S, D, T, t, Z, X, …
+    var state: Character
+    /// Field 22: start time in clock ticks after boot.
+    var startTime: UInt64
+
+    /// Reads `/proc/<pid>/stat`; nil when the process does not exist (or on a system without /proc).
+    static func read(_ pid: Int32) -> ProcessStat? {
+        guard pid > 0, let d = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return nil }
+        return parse(String(decoding: d, as: UTF8.self))
+    }
+
+    /// Parses a stat line. The command name (field 2) is in parentheses and may itself contain
+    /// spaces and parentheses, so fields are counted from the last ')'.
+    static func parse(_ line: String) -> ProcessStat? {
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        let rest = line[line.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // rest[0] is field 3 (state), so field 22 is rest[19].
+        guard rest.count > 19, let state = rest[0].first, let start = UInt64(rest[19]) else { return nil }
+        return ProcessStat(state: state, startTime: start)
+    }
 }

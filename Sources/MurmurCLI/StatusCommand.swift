@@ -45,8 +45,8 @@ struct StatusTable {
 
     let run: RunData
     var now = Date()
-    /// Whether a pid is a live process (replaced in tests).
-    var alive: (Int32) -> Bool = RunFiles.alive
+    /// Whether a recorded peer process is live (its pid, with the start time recorded; replaced in tests).
+    var alive: (PeerPID) -> Bool = { $0.isAlive }
 
     var agreement: DigestAgreement { DigestAgreement(run.peers) }
 

@@ -7,6 +7,14 @@ import Testing
 @Suite(.serialized) struct EndToEndFaultTests {
     /// The built `murmur` binary next to the test bundle (swift build builds it with the tests).
     static var binary: String? {
+        // The murmur of the same build as this test bundle first (any --scratch-path), else .build/debug.
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = here.deletingLastPathComponent()
+        for _ in 0..<4 {
+            let sibling = dir.appendingPathComponent("murmur").path
+            if FileManager.default.isExecutableFile(atPath: sibling) { return sibling }
+            dir = dir.deletingLastPathComponent()
+        }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let candidate = root.appendingPathComponent(".build/debug/murmur").path
         return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
@@ -218,8 +226,9 @@ import Testing
         let pidsURL = c.dir.appendingPathComponent("run/pids.json")
         func pids() -> [Int32] {
             guard let d = FileManager.default.contents(atPath: pidsURL.path),
-                  let o = try? JSONSerialization.jsonObject(with: d) as? [String: Int] else { return [] }
-            return o.values.map(Int32.init)
+                  let o = try? JSONSerialization.jsonObject(with: d) as? [String: [String: Any]] else { return [] }
+            // {"p0": {"pid": N, "start_ticks": T}}: every entry carries the process start time.
+            return o.values.compactMap { e in e["start_ticks"] is NSNumber ? (e["pid"] as? Int).map(Int32.init) : nil }
         }
         #expect(c.wait(60) { pids().count == 4 && c.lastStep("p0") >= 5 }, "cluster did not start")
         let children = pids()

@@ -6,10 +6,10 @@ import Testing
     static func table(pids: [String: Int32] = [:], alive: Set<Int32> = []) throws -> (StatusTable, RunFixture) {
         let f = try RunFixture()
         var run = try f.load()
-        run.pids = pids
+        run.pids = pids.mapValues { PeerPID(pid: $0, startTime: nil) }
         // 30 s after the last heartbeat received from p0 (t0 + 9.2 s).
         let now = Date(timeIntervalSince1970: Double(RunFixture.t0 + 39_200) / 1000)
-        return (StatusTable(run: run, now: now, alive: { alive.contains($0) }), f)
+        return (StatusTable(run: run, now: now, alive: { alive.contains($0.pid) }), f)
     }
 
     @Test func oneRowPerPeerWithAgreement() throws {
