@@ -1,5 +1,8 @@
 import Foundation
 import Mesh
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why keys could not be read or written; each message says how to fix it.
 public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -10,6 +13,8 @@ public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case badPermissions(path: String, mode: UInt16)
     /// `<peer>.pub` is not the public half of `<peer>.key`.
     case mismatchedPair(peer: String)
+    /// A key file is already there and would have been replaced.
+    case exists(path: String)
     case io(path: String, reason: String)
     case generation(ZMQError)
 
@@ -25,6 +30,8 @@ public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(path): secret key is readable by others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
         case .mismatchedPair(let peer):
             return "keys of \(peer): the .pub file does not belong to the .key file; regenerate both with `murmur keys`"
+        case .exists(let path):
+            return "\(path) already exists and is never overwritten (another machine's peers may rely on it); remove it by hand, or use `murmur keys --force` to make new keys (then copy the new .pub to every machine)"
         case let .io(path, reason):
             return "\(path): \(reason)"
         case .generation(let error):
@@ -33,8 +40,13 @@ public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Key files of a run: `<dir>/<peer>.key` (secret, mode 0600) and `<dir>/<peer>.pub` (public).
-/// Each holds one Z85 key and a newline. Plain file I/O; safe from any thread.
+/// Key files of a run: `<dir>/<peer>.key` (secret, mode 0600) and `<dir>/<peer>.pub` (public), in a
+/// folder of mode 0700. Each holds one Z85 key and a newline. Plain file I/O; safe from any thread.
+///
+/// Existing files are never replaced unless the caller says `overwrite`: a copied `.pub` of a peer
+/// on another machine, or a secret, stays byte-identical. Files are written to a temporary file
+/// with a random name (`O_CREAT | O_EXCL | O_NOFOLLOW`, final mode from the start), then linked to
+/// their name (which fails if something appeared there meanwhile) or, with `overwrite`, renamed.
 public struct KeyStore: Sendable {
     public let directory: String
 
@@ -43,28 +55,43 @@ public struct KeyStore: Sendable {
     public func secretPath(_ peer: String) -> String { (directory as NSString).appendingPathComponent("\(peer).key") }
     public func publicPath(_ peer: String) -> String { (directory as NSString).appendingPathComponent("\(peer).pub") }
 
-    /// Generates and writes a keypair for `peer`. Refuses to overwrite an existing secret unless
-    /// `overwrite` (a new key locks the peer out until every other peer has the new .pub).
+    /// Whether `<peer>.key` / `<peer>.pub` exist (a symlink counts, even a dangling one).
+    public func hasSecret(_ peer: String) -> Bool { Self.exists(secretPath(peer)) }
+    public func hasPublic(_ peer: String) -> Bool { Self.exists(publicPath(peer)) }
+
+    /// Generates and writes a keypair for `peer`. Refuses (`.exists`) when its secret or its public
+    /// key is already there, unless `overwrite` (a new key locks the peer out until every other
+    /// peer has the new .pub).
     @discardableResult
     public func create(peer: String, overwrite: Bool = false) throws(KeyStoreError) -> CurveKeyPair {
+        if !overwrite {
+            if hasSecret(peer) { throw .exists(path: secretPath(peer)) }
+            if hasPublic(peer) { throw .exists(path: publicPath(peer)) }
+        }
         let pair: CurveKeyPair
         do { pair = try CurveKeyPair.generate() } catch { throw .generation(error) }
-        if !overwrite && FileManager.default.fileExists(atPath: secretPath(peer)) {
-            throw .io(path: secretPath(peer), reason: "already exists; remove it first or pass overwrite (its peer will need the new .pub everywhere)")
-        }
-        try write(pair, peer: peer)
+        try write(pair, peer: peer, overwrite: overwrite)
         return pair
     }
 
-    /// Writes `pair`: the secret with mode 0600 from its creation (never world-readable, even briefly).
-    public func write(_ pair: CurveKeyPair, peer: String) throws(KeyStoreError) {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .io(path: directory, reason: "cannot create the keys folder (\(error.localizedDescription))")
+    /// Writes `pair`: the secret with mode 0600 from its creation (never readable by others, even
+    /// briefly), the public key 0644. Without `overwrite`, nothing is written when either file is
+    /// already there (`.exists`).
+    public func write(_ pair: CurveKeyPair, peer: String, overwrite: Bool = false) throws(KeyStoreError) {
+        try makeDirectory()
+        let secret = secretPath(peer), pub = publicPath(peer)
+        if !overwrite {
+            if Self.exists(secret) { throw .exists(path: secret) }
+            if Self.exists(pub) { throw .exists(path: pub) }
         }
-        try writeFile(secretPath(peer), pair.secretKey + "\n", mode: 0o600)
-        try writeFile(publicPath(peer), pair.publicKey + "\n", mode: 0o644)
+        try writeFile(secret, pair.secretKey + "\n", mode: 0o600, overwrite: overwrite)
+        do {
+            try writeFile(pub, pair.publicKey + "\n", mode: 0o644, overwrite: overwrite)
+        } catch {
+            // The .pub appeared meanwhile: take back the secret just made, so no half pair is left.
+            if !overwrite { unlink(secret) }
+            throw error
+        }
     }
 
     /// Reads `peer`'s keypair, checking the secret's permissions and that both halves match.
@@ -117,29 +144,91 @@ public struct KeyStore: Sendable {
         }
     }
 
-    private func writeFile(_ path: String, _ text: String, mode: Int) throws(KeyStoreError) {
-        // Create with the final mode so the secret is never readable by others, then write.
-        _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: mode])
-        do {
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-        } catch {
-            throw .io(path: path, reason: "cannot write (\(error.localizedDescription))")
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    /// Creates the keys folder with mode 0700, or tightens an existing one of ours to 0700.
+    private func makeDirectory() throws(KeyStoreError) {
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            do { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+                throw .io(path: parent, reason: "cannot create the folder (\(error.localizedDescription))")
+            }
         }
+        if mkdir(directory, 0o700) == 0 { _ = chmod(directory, 0o700); return }
+        guard errno == EEXIST else {
+            throw .io(path: directory, reason: "cannot create the keys folder (\(String(cString: strerror(errno))))")
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw .io(path: directory, reason: "exists and is not a folder")
+        }
+        if st.st_mode & 0o077 != 0 && st.st_uid == geteuid() && chmod(directory, 0o700) != 0 {
+            throw .io(path: directory, reason: "cannot chmod 700 the keys folder (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Writes `text` to a fresh temporary file (random name, `O_CREAT | O_EXCL | O_NOFOLLOW`, `mode`
+    /// from its creation), fsyncs it, then links it to `path` (refused if anything is there) or,
+    /// with `overwrite`, renames it over `path`.
+    private func writeFile(_ path: String, _ text: String, mode: mode_t, overwrite: Bool) throws(KeyStoreError) {
+        let name = (path as NSString).lastPathComponent
+        var fd: Int32 = -1
+        var tmp = ""
+        for _ in 0..<8 {
+            let r = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+            tmp = (directory as NSString).appendingPathComponent(".\(name).tmp-\(r)")
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            if fd >= 0 || (errno != EEXIST && errno != ELOOP && errno != EINTR) { break }
+        }
+        guard fd >= 0 else { throw .io(path: tmp, reason: "cannot create (\(String(cString: strerror(errno))))") }
+        _ = fchmod(fd, mode)
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                close(fd); unlink(tmp)
+                throw .io(path: tmp, reason: "cannot write (\(reason))")
+            }
+            written += n
+        }
+        _ = fsync(fd)
+        close(fd)
+        if overwrite {
+            guard rename(tmp, path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                unlink(tmp)
+                throw .io(path: path, reason: "cannot write (\(reason))")
+            }
+        } else {
+            let rc = link(tmp, path)
+            let e = errno
+            unlink(tmp)
+            if rc != 0 {
+                if e == EEXIST { throw .exists(path: path) }
+                throw .io(path: path, reason: "cannot write (\(String(cString: strerror(e))))")
+            }
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 }
 
 extension KeyStore {
-    /// What `murmur keys --topology T` does: a keypair for every peer of `topology` that has none
-    /// yet (existing secrets are kept unless `overwrite`). Returns the ids that got new keys.
-    /// Peers whose public key is written inline in the topology are skipped: their secret lives
-    /// on another machine.
+    /// A keypair for every peer of `topology` (or only those in `only`) that has neither file yet.
+    /// Returns the ids that got new keys. Skipped: peers whose public key is written inline in the
+    /// topology, and peers with only a `.pub` here (their secret lives on another machine; the
+    /// copied `.pub` is kept as it is). With `overwrite`, every selected peer gets new keys.
     @discardableResult
-    public func createMissing(for topology: Topology, overwrite: Bool = false) throws(KeyStoreError) -> [String] {
+    public func createMissing(for topology: Topology, only: Set<String>? = nil, overwrite: Bool = false) throws(KeyStoreError) -> [String] {
         var created: [String] = []
-        for peer in topology.peers where peer.publicKey == nil {
-            if !overwrite && FileManager.default.fileExists(atPath: secretPath(peer.id)) { continue }
+        for peer in topology.peers where peer.publicKey == nil && (only?.contains(peer.id) ?? true) {
+            if !overwrite && (hasSecret(peer.id) || hasPublic(peer.id)) { continue }
             try create(peer: peer.id, overwrite: overwrite)
             created.append(peer.id)
         }

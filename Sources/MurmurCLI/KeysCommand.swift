@@ -10,7 +10,9 @@ struct KeysCommand: ParsableCommand {
         abstract: "Create a CURVE keypair for every peer of a topology.",
         discussion: """
         Writes KEYS/<id>.key (secret, mode 0600) and KEYS/<id>.pub for each peer, in the folder the
-        topology's security.keys names. Existing keys are kept unless --force. Copy each secret key
+        topology's security.keys names (mode 0700). Existing key files are kept unless --force: a
+        peer with only a .pub here (copied from the machine that runs it) keeps it, and a peer whose
+        public_key is written in the topology is skipped. Copy each secret key
         only to the machine that runs that peer; every machine needs every .pub file. Then set
         security.curve: true.
 
@@ -26,9 +28,17 @@ struct KeysCommand: ParsableCommand {
         do { topo = try TopologyParser.load(path: topology) } catch { throw ValidationError("\(error)") }
         let store = KeyStore(directory: topo.security.keys)
         for p in topo.peers {
-            if !force, FileManager.default.fileExists(atPath: store.secretPath(p.id)) {
+            if !force, p.publicKey != nil {
+                print("\(p.id): public key written in the topology; its secret lives on the machine that runs it (skipped)")
+                continue
+            }
+            if !force, store.hasSecret(p.id) {
                 let pair = try store.keyPair(peer: p.id)
                 print("\(p.id): kept \(store.secretPath(p.id)) (public \(pair.publicKey))")
+                continue
+            }
+            if !force, store.hasPublic(p.id) {
+                print("\(p.id): kept \(store.publicPath(p.id)) (only the public key is here; the secret lives on the machine that runs \(p.id))")
                 continue
             }
             let pair = try store.create(peer: p.id, overwrite: force)

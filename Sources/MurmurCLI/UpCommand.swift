@@ -11,8 +11,9 @@ struct UpCommand: ParsableCommand {
         commandName: "up",
         abstract: "Start every local peer of a topology, watch them train, and summarise the run.",
         discussion: """
-        Fetches the corpus when missing, creates CURVE keys when the topology turns security on and
-        they are missing, starts `murmur peer` for every peer whose endpoints are on this machine
+        Fetches the corpus when missing; when the topology turns security on, creates CURVE keys for
+        the peers of this machine that have none (never replacing a key file) and checks that every
+        other peer's .pub is there (an error names the file and the host to copy it from); starts `murmur peer` for every peer whose endpoints are on this machine
         (logs in RUN/<peer>/peer.log, pids in RUN/pids.json), shows a live table, and prints a summary
         when all peers have finished. Ctrl-C stops every peer gracefully; peers also stop by
         themselves if `murmur up` dies.
@@ -37,7 +38,7 @@ struct UpCommand: ParsableCommand {
             throw ValidationError("no peer of \(topology) has its endpoints on this machine; start `murmur peer --id ID` on each host instead")
         }
         let files = RunFiles(directory: URL(fileURLWithPath: topo.checkpoint.dir))
-        let running = files.readPIDs().filter { RunFiles.alive($0.value) }
+        let running = files.readPIDs().filter { $0.value.isAlive }
         if !running.isEmpty {
             throw ValidationError("run \(topo.run) is already running (peers \(running.keys.sorted().joined(separator: ", ")) in \(files.pidsURL.path)); stop it with Ctrl-C in its terminal or `kill` those pids first")
         }
@@ -53,10 +54,13 @@ struct UpCommand: ParsableCommand {
             if !fetcher.isPresent { print(try fetcher.fetch { print($0) }) }
         }
         if topo.security.curve {
-            let store = KeyStore(directory: topo.security.keys)
-            for p in topo.peers where !FileManager.default.fileExists(atPath: store.secretPath(p.id)) {
-                _ = try store.create(peer: p.id)
-                print("created CURVE keys for \(p.id) in \(topo.security.keys)")
+            // Keys only for this host's peers, nothing replaced; every remote peer's .pub must be here.
+            let outcome: UpKeys.Outcome
+            do { outcome = try UpKeys.prepare(topology: topo, local: local, store: KeyStore(directory: topo.security.keys)) } catch {
+                throw ValidationError("\(error)")
+            }
+            for id in outcome.created {
+                print("created CURVE keys for \(id) in \(topo.security.keys) (copy \(id).pub to every other machine of the run)")
             }
         }
         // `murmur rejoin` starts a peer exactly as this run did.
