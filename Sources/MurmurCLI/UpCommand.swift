@@ -55,10 +55,8 @@ struct UpCommand: ParsableCommand {
         }
         if topo.security.curve {
             // Keys only for this host's peers, nothing replaced; every remote peer's .pub must be here.
-            let outcome: UpKeys.Outcome
-            do { outcome = try UpKeys.prepare(topology: topo, local: local, store: KeyStore(directory: topo.security.keys)) } catch {
-                throw ValidationError("\(error)")
-            }
+            // (UpKeys.Problems and KeyStoreError print as "Error: <what to copy from where>", no usage.)
+            let outcome = try UpKeys.prepare(topology: topo, local: local, store: KeyStore(directory: topo.security.keys))
             for id in outcome.created {
                 print("created CURVE keys for \(id) in \(topo.security.keys) (copy \(id).pub to every other machine of the run)")
             }
