@@ -82,10 +82,11 @@ public enum AtomicFile {
         return fd
     }
 
-    /// Creates `url` (and missing parents) as a folder only its owner can enter (mode 0700), and
-    /// tightens an existing folder of ours that group or others could read. Used for checkpoint
-    /// folders; throws when the path exists and is not a folder.
-    public static func makePrivateDirectory(_ url: URL) throws(CheckpointStoreError) {
+    /// Creates `url` (and missing parents) as a folder only its owner can enter (mode 0700). An
+    /// existing folder of ours that group or others could enter is tightened to 0700 only when
+    /// everything in it passes `isOurs` (a folder such as `.` or `/tmp` given by mistake is left
+    /// alone; the files written into it are 0600 anyway). Throws when the path is not a folder.
+    public static func makePrivateDirectory(_ url: URL, isOurs: (String) -> Bool = { _ in false }) throws(CheckpointStoreError) {
         let path = url.path
         let parent = url.deletingLastPathComponent()
         if parent.path != path {
@@ -99,7 +100,8 @@ public enum AtomicFile {
         var st = stat()
         guard stat(path, &st) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .io(path: path, operation: "mkdir (exists and is not a folder)", errno: ENOTDIR) }
-        if st.st_mode & 0o077 != 0 && st.st_uid == geteuid() {
+        if st.st_mode & 0o077 != 0 && st.st_uid == geteuid(),
+           let names = try? FileManager.default.contentsOfDirectory(atPath: path), names.allSatisfy(isOurs) {
             if chmod(path, 0o700) != 0 { throw .io(path: path, operation: "chmod 700", errno: errno) }
         }
     }

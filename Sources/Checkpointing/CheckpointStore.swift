@@ -39,7 +39,9 @@ public struct CheckpointStore: Sendable {
     @discardableResult
     public func save(_ bytes: [UInt8], step: Int) throws(CheckpointStoreError) -> URL {
         // Checkpoints hold the whole model and optimizer state: folder 0700, files 0600.
-        try AtomicFile.makePrivateDirectory(directory)
+        try AtomicFile.makePrivateDirectory(directory) { name in
+            (name.hasPrefix(prefix + "-") && name.hasSuffix(".safetensors")) || (name.hasPrefix(".\(prefix)-") && name.contains(".tmp-"))
+        }
         let u = url(forStep: step)
         try AtomicFile.write(bytes, to: u, mode: 0o600)
         let all = list()

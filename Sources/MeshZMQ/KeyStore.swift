@@ -149,7 +149,8 @@ public struct KeyStore: Sendable {
         return lstat(path, &st) == 0
     }
 
-    /// Creates the keys folder with mode 0700, or tightens an existing one of ours to 0700.
+    /// Creates the keys folder with mode 0700. An existing folder of ours that others could enter is
+    /// tightened to 0700 when it holds nothing but key files (`keys: .` by mistake is left alone).
     private func makeDirectory() throws(KeyStoreError) {
         let parent = (directory as NSString).deletingLastPathComponent
         if !parent.isEmpty {
@@ -165,7 +166,10 @@ public struct KeyStore: Sendable {
         guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw .io(path: directory, reason: "exists and is not a folder")
         }
-        if st.st_mode & 0o077 != 0 && st.st_uid == geteuid() && chmod(directory, 0o700) != 0 {
+        let onlyKeys = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.allSatisfy {
+            $0.hasSuffix(".key") || $0.hasSuffix(".pub") || ($0.hasPrefix(".") && $0.contains(".tmp-"))
+        } ?? false
+        if st.st_mode & 0o077 != 0 && st.st_uid == geteuid() && onlyKeys && chmod(directory, 0o700) != 0 {
             throw .io(path: directory, reason: "cannot chmod 700 the keys folder (\(String(cString: strerror(errno))))")
         }
     }

@@ -106,6 +106,13 @@ import Glibc
         #expect(mode(old.path) == 0o755)
         _ = try CheckpointStore(directory: old).save([9], step: 1)
         #expect(mode(old.path) == 0o700)
+        // A folder that holds other things (say `.` given by mistake) is not chmod-ed; files still 0600.
+        let shared = root.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try Data("notes".utf8).write(to: shared.appendingPathComponent("README"))
+        let u = try CheckpointStore(directory: shared).save([7], step: 3)
+        #expect(mode(shared.path) == 0o755)
+        #expect(mode(u.path) == 0o600)
         // A file where the folder should be is an error, not followed or replaced.
         let file = root.appendingPathComponent("file")
         try Data([0]).write(to: file)

@@ -116,6 +116,20 @@ import Testing
         #expect(store.hasSecret("p0"))
     }
 
+    @Test func anExistingKeysFolderIsTightenedOnlyWhenItHoldsOnlyKeys() throws {
+        let root = (Self.keysDir() as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keys = root + "/keys", shared = root + "/shared"
+        for d in [keys, shared] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755]) }
+        try Data("x\n".utf8).write(to: URL(fileURLWithPath: keys + "/p7.pub"))
+        try Data("x\n".utf8).write(to: URL(fileURLWithPath: shared + "/Package.swift"))
+        try KeyStore(directory: keys).create(peer: "p0")
+        try KeyStore(directory: shared).create(peer: "p0")
+        #expect(Self.mode(keys) == 0o700)
+        #expect(Self.mode(shared) == 0o755)
+        #expect(Self.mode(shared + "/p0.key") == 0o600)
+    }
+
     @Test func keyStoreNeverOverwritesWithoutBeingAsked() throws {
         let dir = Self.keysDir()
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
