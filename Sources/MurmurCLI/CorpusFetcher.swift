@@ -7,8 +7,9 @@ public enum FetchError: Error, CustomStringConvertible {
     case toolMissing(String, hint: String)
     case commandFailed(command: String, status: Int32, output: String, hint: String)
     case unexpectedContents(String)
-    /// The download (`what` names it) does not have the SHA-256 pinned in the source: fatal.
-    case checksumMismatch(what: String, expected: String, actual: String)
+    /// A download or the corpus (`what` names it) does not have the SHA-256 pinned in the source:
+    /// fatal. `fetching`: found by `murmur data fetch` (so nothing was written), else by a load.
+    case checksumMismatch(what: String, expected: String, actual: String, fetching: Bool)
 
     public var description: String {
         switch self {
@@ -17,8 +18,10 @@ public enum FetchError: Error, CustomStringConvertible {
             let tail = o.split(separator: "\n").suffix(5).joined(separator: "\n  ")
             return "`\(c)` failed with exit status \(s).\n  \(tail)\n\(hint)"
         case .unexpectedContents(let m): return "the downloaded package does not look as expected: \(m)"
-        case let .checksumMismatch(what, expected, actual):
-            return "\(what) has SHA-256 \(actual), but murmur pins \(expected): it is not the file this code was written for (tampered with, truncated, or replaced upstream), so none of it is used. Nothing was written. Fetch again with `murmur data fetch --force`; if it keeps differing, train on a file of your own with --data FILE."
+        case let .checksumMismatch(what, expected, actual, fetching):
+            return "\(what) has SHA-256 \(actual), but murmur pins \(expected): it is not the file this code was written for (tampered with, truncated, or replaced), so none of it is used."
+                + (fetching ? " Nothing was written. Fetch again with `murmur data fetch --force`; if it keeps differing, the file upstream has changed: train on a file of your own with --data FILE."
+                            : " Fetch it again with `murmur data fetch --force`, or train on a file of your own with --data FILE.")
         }
     }
 }
@@ -116,7 +119,7 @@ public struct CorpusFetcher {
         // Nothing of the archive is used, not even unpacked, before its digest matches the pin.
         let archiveDigest = SHA256Hex.hash([UInt8](bytes))
         guard archiveDigest == source.archiveSHA256 else {
-            throw FetchError.checksumMismatch(what: "the downloaded archive \(source.url)", expected: source.archiveSHA256, actual: archiveDigest)
+            throw FetchError.checksumMismatch(what: "the downloaded archive \(source.url)", expected: source.archiveSHA256, actual: archiveDigest, fetching: true)
         }
         guard let tar = which("tar") else { throw FetchError.toolMissing("tar", hint: "Install tar (Debian: `apt-get install -y tar`).") }
         let extract = work.appendingPathComponent("x")
@@ -132,7 +135,7 @@ public struct CorpusFetcher {
         for t in texts { corpus.append(try Data(contentsOf: t)) }
         let digest = SHA256Hex.hash([UInt8](corpus))
         guard digest == source.corpusSHA256 else {
-            throw FetchError.checksumMismatch(what: "the corpus built from \(texts.count) plays", expected: source.corpusSHA256, actual: digest)
+            throw FetchError.checksumMismatch(what: "the corpus built from \(texts.count) plays", expected: source.corpusSHA256, actual: digest, fetching: true)
         }
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         try corpus.write(to: corpusURL, options: .atomic)
@@ -152,7 +155,7 @@ public struct CorpusFetcher {
         let got = SHA256Hex.hash(corpus.bytes)
         guard want == got else { throw CorpusError.checksumMismatch(path: corpusURL.path, expected: want, actual: got) }
         guard got == source.corpusSHA256 else {
-            throw FetchError.checksumMismatch(what: "corpus \(corpusURL.path)", expected: source.corpusSHA256, actual: got)
+            throw FetchError.checksumMismatch(what: "corpus \(corpusURL.path)", expected: source.corpusSHA256, actual: got, fetching: false)
         }
         return corpus
     }

@@ -52,7 +52,7 @@ struct KillCommand: ParsableCommand {
             throw ValidationError("peer \(id) of run \(topo.run) is not running (pid \(entry.pid) in \(files.pidsURL.path) has exited); start the run with `murmur up` or the peer with `murmur rejoin \(id)`")
         }
         // Checks the start time recorded with the pid: a reused pid is refused, not signalled.
-        do { try entry.signal(sig, peer: id) } catch { throw ValidationError("\(error)") }
+        try entry.signal(sig, peer: id)  // a LaunchError: printed as "Error: …", exit status 1
         print("sent SIG\(signal.uppercased()) to \(id) (pid \(entry.pid))")
     }
 }

@@ -184,6 +184,7 @@ import TinyGPT
         let fetcher = CorpusFetcher(directory: f.dataDir, source: f.source(corpus: wrong), download: f.serving(f.archive, asked: Box()))
         let error = #expect(throws: FetchError.self) { try fetcher.fetch { _ in } }
         #expect(error.map { "\($0)" }?.contains("has SHA-256 \(f.corpusSHA256), but murmur pins \(wrong)") == true)
+        #expect(error.map { "\($0)" }?.contains("Nothing was written") == true)
         #expect(!FileManager.default.fileExists(atPath: fetcher.corpusURL.path))
         #expect(!FileManager.default.fileExists(atPath: fetcher.checksumURL.path))
     }
