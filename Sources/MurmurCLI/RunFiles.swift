@@ -76,9 +76,9 @@ struct RunFiles {
 ///
 /// The start time is field 22 of `/proc/<pid>/stat` (clock ticks after boot): it never changes
 /// for the life of a process, and a new process with the same pid has a later one. Every signal
-/// murmur sends to a recorded peer goes through `signal(_:peer:)`, which checks it first.
-/// (The check and the `kill` are two system calls: a pid reused in between, within microseconds,
-/// is not caught; a pidfd would close that gap.)
+/// murmur sends to a recorded peer goes through `signal(_:peer:)`, which checks it first. Where
+/// the C library has them (glibc 2.36+, Linux 5.3+), it opens a pidfd first and signals through
+/// it, so the process checked is the process signalled even if the pid were reused in between.
 struct PeerPID: Equatable, Sendable {
     var pid: Int32
     /// nil when the entry was written without one (older murmur, or the process had already gone).
@@ -131,9 +131,15 @@ struct PeerPID: Equatable, Sendable {
     /// Sends `sig` only after checking the pid still belongs to the recorded process; otherwise
     /// sends nothing and throws a `LaunchError` that says why.
     func signal(_ sig: Int32, peer: String) throws {
+        // A pidfd taken before the check names one process for good: what is checked is what is
+        // signalled. Without pidfds, the check and kill() are microseconds apart.
+        let pidfd = PIDFD.open(pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
         switch state {
         case .running:
-            guard kill(pid, sig) == 0 else {
+            let ok = pidfd >= 0 ? PIDFD.sendSignal(pidfd, sig) : kill(pid, sig) == 0
+            guard ok else {
+                if errno == ESRCH { throw LaunchError("peer \(peer) (pid \(pid)) exited just now; nothing was signalled") }
                 throw LaunchError("kill(\(pid), \(sig)) for peer \(peer) failed: \(String(cString: strerror(errno)))")
             }
         case .gone:
@@ -143,6 +149,30 @@ struct PeerPID: Equatable, Sendable {
         case .unverified:
             throw LaunchError("pids.json has no start time for peer \(peer) (pid \(pid)); murmur cannot tell the peer from another process that reused its pid, so it does not signal it. Check `ps -p \(pid) -o pid,lstart,args` and signal it by hand, or restart the run (`murmur up` records start times)")
         }
+    }
+}
+
+/// `pidfd_open(2)` and `pidfd_send_signal(2)` from the C library when it has them (glibc 2.36+),
+/// looked up at run time so that murmur still runs (with plain `kill`) on an older one.
+enum PIDFD {
+    private typealias OpenFn = @convention(c) (pid_t, UInt32) -> Int32
+    private typealias SendFn = @convention(c) (Int32, Int32, UnsafeMutableRawPointer?, UInt32) -> Int32
+    private static let openFn: OpenFn? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pidfd_open").map { unsafeBitCast($0, to: OpenFn.self) }
+    private static let sendFn: SendFn? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pidfd_send_signal").map { unsafeBitCast($0, to: SendFn.self) }
+
+    /// Whether signals go through pidfds on this system.
+    static var available: Bool { openFn != nil && sendFn != nil }
+
+    /// A pidfd for `pid`, or -1 (no such process, or no pidfd support).
+    static func open(_ pid: Int32) -> Int32 {
+        guard pid > 0, let openFn, sendFn != nil else { return -1 }
+        return openFn(pid, 0)
+    }
+
+    /// Sends `sig` to the process of `fd`; false with errno set on failure.
+    static func sendSignal(_ fd: Int32, _ sig: Int32) -> Bool {
+        guard let sendFn else { errno = ENOSYS; return false }
+        return sendFn(fd, sig, nil, 0) == 0
     }
 }
 

@@ -62,6 +62,24 @@ import Testing
         #expect(throws: LaunchError.self) { try recorded.signal(SIGKILL, peer: "p2") }
     }
 
+    @Test func aPidfdKeepsNamingTheProcessItWasOpenedFor() throws {
+        #if os(Linux)
+        // glibc 2.36 (Debian 12) has pidfd_open; without it murmur falls back to kill().
+        guard PIDFD.available else { print("NOTE: no pidfd_open in this C library; kill() fallback in use"); return }
+        let p = try Self.sleeper()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let fd = PIDFD.open(p.processIdentifier)
+        #expect(fd >= 0)
+        defer { if fd >= 0 { close(fd) } }
+        kill(p.processIdentifier, SIGKILL)
+        #expect(Self.waitExit(p))
+        // The process is gone (and reaped): the pidfd can no longer reach anything, even if the
+        // kernel hands the pid to a new process meanwhile.
+        #expect(!PIDFD.sendSignal(fd, 0))
+        #expect(errno == ESRCH)
+        #endif
+    }
+
     @Test func anEntryWithoutAStartTimeIsNeverSignalled() throws {
         let p = try Self.sleeper()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
