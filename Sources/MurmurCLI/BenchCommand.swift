@@ -16,6 +16,20 @@ struct BenchCommand: ParsableCommand {
         """,
         subcommands: [Demo.self, Train.self])
 
+    /// One line naming the OpenBLAS kernels in use and who chose them.
+    static func blasLine() -> String {
+        let env = ProcessInfo.processInfo.environment
+        var how = "chosen by OpenBLAS"
+        if env[BLASCoreSelection.markerVariable] != nil, let c = env["OPENBLAS_CORETYPE"] {
+            how = "OPENBLAS_CORETYPE=\(c) set by murmur at start"
+        } else if let c = env["OPENBLAS_CORETYPE"], !c.isEmpty {
+            how = "OPENBLAS_CORETYPE=\(c) from the environment"
+        } else if env["MURMUR_BLAS_CORE"]?.lowercased() == "off" {
+            how = "chosen by OpenBLAS, MURMUR_BLAS_CORE=off"
+        }
+        return "BLAS: OpenBLAS core \(BLAS.coreName) (\(how)); \(BLAS.configString)"
+    }
+
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Time DeMo prepare/apply on one GPT-2-small block plus embeddings; bytes per step per format.",
@@ -30,6 +44,7 @@ struct BenchCommand: ParsableCommand {
 
         func run() throws {
             guard scale >= 1 else { throw ValidationError("--scale must be at least 1") }
+            print(BenchCommand.blasLine())
             DeMoBench.run(scale: scale, topk: topk, chunk: chunk) { print($0) }
         }
     }
@@ -49,6 +64,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "Repetitions; the best is reported.") var repeats = 3
 
         func run() throws {
+            print(BenchCommand.blasLine())
             var best: TrainBenchResult?
             for r in 0..<max(1, repeats) {
                 var adam: AdamW?
