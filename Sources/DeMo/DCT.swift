@@ -65,16 +65,20 @@ public struct ChunkTransform: Sendable {
         let n1 = plan.chunkRows, n2 = plan.chunkCols, cols = plan.cols
         // Columns first: every run of n2 consecutive elements is one chunk row, so the band is a
         // (bandCount/n2) × n2 matrix times C2ᵀ — one call.
+        // Both products accumulate (beta 1) into memset-zeroed outputs: OpenBLAS implements beta 0
+        // as a separate scalar pass over C, slower than memset.
         let colTarget = n1 == 1 ? out : scratch
+        colTarget.update(repeating: 0, count: bandCount)
         colBasis.c.withUnsafeBufferPointer { c2 in
             BLAS.sgemm(.none, .transposed, m: bandCount / n2, n: n2, k: n2,
-                       a: x, lda: n2, b: c2.baseAddress!, ldb: n2, c: colTarget, ldc: n2)
+                       a: x, lda: n2, b: c2.baseAddress!, ldb: n2, beta: 1, c: colTarget, ldc: n2)
         }
         if n1 == 1 { return }
         // Rows: the band is C1 · band (n1 × cols).
+        out.update(repeating: 0, count: bandCount)
         rowBasis.c.withUnsafeBufferPointer { c1 in
             BLAS.sgemm(m: n1, n: cols, k: n1, a: c1.baseAddress!, lda: n1,
-                       b: scratch, ldb: cols, c: out, ldc: cols)
+                       b: scratch, ldb: cols, beta: 1, c: out, ldc: cols)
         }
     }
 

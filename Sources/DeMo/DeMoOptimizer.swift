@@ -1,3 +1,4 @@
+import Dispatch
 import Tensors
 
 /// DeMo hyper-parameters that do not change during a run (the learning rate is passed per step).
@@ -94,23 +95,30 @@ public struct DeMoOptimizer: Sendable {
     @_spi(DeMoInternals)
     public mutating func prepareTraced(gradients: UnsafeBufferPointer<Float>, lr: Double, trace: Bool) throws
         -> (payload: DeMoPayload, traces: [DeMoTensorTrace]) {
+        try prepareTraced(gradients: gradients, lr: lr, trace: trace, threads: nil)
+    }
+
+    /// `prepareTraced` with a forced thread count for every large tensor (nil: automatic), for tests.
+    mutating func prepareTraced(gradients: UnsafeBufferPointer<Float>, lr: Double, trace: Bool, threads forced: Int?) throws
+        -> (payload: DeMoPayload, traces: [DeMoTensorTrace]) {
         try validateGradients(gradients, lr: lr)
         let decay = Float(config.decay), lrF = Float(lr)
         let format = config.valueFormat
         let plan = self.plan, transforms = self.transforms
-        // Work band by band (one row of chunks): the scratch stays in cache and no buffer as large
-        // as a tensor is ever allocated.
-        let maxBand = transforms.map(\.bandCount).max() ?? 0
-        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, maxBand))
-        defer { work.deallocate(); scratch.deallocate() }
+        let threads = max(1, forced ?? Self.applyThreads)
+        // Bands of a large tensor are spread over worker threads, each running single-threaded BLAS
+        // (OpenBLAS's own threads would only spin between the small per-band products, on the cores
+        // the scalar top-k and sparse IDCT need). BLAS is single-threaded for every tensor: OpenBLAS
+        // splits a product differently with more threads and the bits can change. So every band's
+        // arithmetic is the same whichever thread runs it and however many there are.
+        let savedBLAS = BLAS.threads
+        if savedBLAS != 1 { BLAS.setThreads(1) }
+        defer { if savedBLAS != 1 { BLAS.setThreads(savedBLAS) } }
         var tensors: [DeMoTensorPayload] = []
         var traces: [DeMoTensorTrace] = []
         residual.withUnsafeMutableBufferPointer { res in
             for (t, tp) in plan.tensors.enumerated() {
                 let tr = transforms[t]
-                let band = tr.bandCount, perBand = tp.gridCols * tp.k
-                var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
                 var idx = [UInt32](repeating: 0, count: tp.sentCount)
                 var val = [Float](repeating: 0, count: tp.sentCount)
                 var scales = [Float](repeating: 0, count: format.hasChunkScale ? tp.chunkCount : 0)
@@ -118,25 +126,24 @@ public struct DeMoOptimizer: Sendable {
                 idx.withUnsafeMutableBufferPointer { ib in
                     val.withUnsafeMutableBufferPointer { vb in
                         scales.withUnsafeMutableBufferPointer { sb in
-                            for y in 0..<tp.gridRows {
-                                let r = res.baseAddress! + tp.offset + y * band
-                                let g = gradients.baseAddress! + tp.offset + y * band
-                                // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
-                                for i in 0..<band { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
-                                tr.encodeBand(r, into: work, scratch: scratch)
-                                if trace { for i in 0..<band { trEnc[y * band + i] = work[i] } }
-                                let ip = ib.baseAddress! + y * perBand, vp = vb.baseAddress! + y * perBand
-                                TopK.selectBand(work, plan: tp, indices: ip, values: vp)
-                                if format != .f32 {
-                                    for x in 0..<tp.gridCols {
-                                        let q = format.quantize(vp + x * tp.k, count: tp.k)
-                                        if format.hasChunkScale { sb[y * tp.gridCols + x] = q }
+                            trEnc.withUnsafeMutableBufferPointer { eb in
+                                trEst.withUnsafeMutableBufferPointer { xb in
+                                    let job = PrepareBands(
+                                        tp: tp, tr: tr, residual: res.baseAddress! + tp.offset,
+                                        gradient: gradients.baseAddress! + tp.offset,
+                                        indices: ib.baseAddress, values: vb.baseAddress, scales: sb.baseAddress,
+                                        traceEncoded: trace ? eb.baseAddress : nil, traceEstimate: trace ? xb.baseAddress : nil,
+                                        decay: decay, lr: lrF, format: format)
+                                    let big = forced != nil || tp.count >= Self.prepareParallelThreshold
+                                    let workers = big ? min(threads, tp.gridRows) : 1
+                                    if workers <= 1 {
+                                        job.run(bands: 0..<tp.gridRows)
+                                    } else {
+                                        DispatchQueue.concurrentPerform(iterations: workers) { w in
+                                            job.run(bands: (tp.gridRows * w / workers)..<(tp.gridRows * (w + 1) / workers))
+                                        }
                                     }
                                 }
-                                // Local estimate of what was sent (the quantized values), then feedback.
-                                dec.decodeBand(tp, idx: ip, val: vp, into: work)
-                                for i in 0..<band { r[i] -= work[i] }
-                                if trace { for i in 0..<band { trEst[y * band + i] = work[i] } }
                             }
                         }
                     }
@@ -148,6 +155,9 @@ public struct DeMoOptimizer: Sendable {
         }
         return (DeMoPayload(format: format, tensors: tensors), traces)
     }
+
+    /// Tensors with at least this many elements are prepared on several threads.
+    static var prepareParallelThreshold: Int { 1 << 16 }
 
     private func validateGradients(_ g: UnsafeBufferPointer<Float>, lr: Double) throws {
         guard lr.isFinite, lr >= 0 else { throw DeMoError.badHyperparameter("learning rate \(lr) must be finite and >= 0") }
@@ -178,6 +188,50 @@ public struct DeMoOptimizer: Sendable {
                                    into: out + y * tr.bandCount)
                 }
             }
+        }
+    }
+}
+
+/// The local half of a step for a range of chunk bands of one tensor. Holds raw pointers into the
+/// residual, the gradient and the payload arrays; every band reads and writes only its own slice of
+/// them, so workers given disjoint band ranges never share memory (hence `@unchecked Sendable`).
+private struct PrepareBands: @unchecked Sendable {
+    let tp: DeMoTensorPlan
+    let tr: ChunkTransform
+    let residual: UnsafeMutablePointer<Float>
+    let gradient: UnsafePointer<Float>
+    let indices: UnsafeMutablePointer<UInt32>?, values: UnsafeMutablePointer<Float>?, scales: UnsafeMutablePointer<Float>?
+    let traceEncoded: UnsafeMutablePointer<Float>?, traceEstimate: UnsafeMutablePointer<Float>?
+    let decay: Float, lr: Float
+    let format: DeMoValueFormat
+
+    func run(bands: Range<Int>) {
+        guard !bands.isEmpty, let indices, let values else { return }
+        let band = tr.bandCount, perBand = tp.gridCols * tp.k
+        let work = UnsafeMutablePointer<Float>.allocate(capacity: max(1, band))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, band))
+        defer { work.deallocate(); scratch.deallocate() }
+        var dec = SparseIDCT(rowBasis: tr.rowBasis, colBasis: tr.colBasis)
+        let decay = self.decay, lrF = self.lr
+        for y in bands {
+            let r = residual + y * band
+            let g = gradient + y * band
+            // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
+            for i in 0..<band { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
+            tr.encodeBand(r, into: work, scratch: scratch)
+            if let te = traceEncoded { (te + y * band).update(from: work, count: band) }
+            let ip = indices + y * perBand, vp = values + y * perBand
+            TopK.selectBand(work, plan: tp, indices: ip, values: vp)
+            if format != .f32 {
+                for x in 0..<tp.gridCols {
+                    let q = format.quantize(vp + x * tp.k, count: tp.k)
+                    if format.hasChunkScale, let scales { scales[y * tp.gridCols + x] = q }
+                }
+            }
+            // Local estimate of what was sent (the quantized values), then feedback.
+            dec.decodeBand(tp, idx: ip, val: vp, into: work)
+            for i in 0..<band { r[i] -= work[i] }
+            if let tx = traceEstimate { (tx + y * band).update(from: work, count: band) }
         }
     }
 }

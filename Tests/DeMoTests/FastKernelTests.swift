@@ -1,0 +1,108 @@
+import Testing
+@_spi(DeMoInternals) @testable import DeMo
+import Tensors
+
+/// The fast kernels of DeMo against their references, bit for bit: `apply` must give the same bits
+/// on every peer, so a faster kernel may only reorganise loads and stores, never the arithmetic.
+@Suite struct FastKernelTests {
+    /// Register-blocked `rankUpdate` against `rankUpdateReference`, through `SparseIDCT.decode`, on
+    /// every chunk shape the plans produce (including non-multiples of 8 and 32) and on sparse,
+    /// row-heavy, column-heavy, empty and full coefficient sets.
+    @Test(arguments: [(64, 64), (48, 64), (1, 64), (50, 35), (16, 16), (64, 1), (29, 60), (3, 40)])
+    func sparseIDCTMatchesReference(n1: Int, n2: Int) {
+        var rng = SeededRNG(seed: UInt64(n1 * 1000 + n2))
+        let total = n1 * n2
+        var fast = SparseIDCT(rowBasis: DCTBasis(n: n1), colBasis: DCTBasis(n: n2))
+        var slow = fast
+        slow.useReferenceKernel = true
+        let ld = n2 + 3  // a row stride wider than the chunk, as inside a band
+        for nnz in [0, 1, 5, min(32, total), min(100, total), total] {
+            for pattern in 0..<3 {
+                // pattern 0: random slots; 1: few rows (nb < nd); 2: few columns (nb > nd).
+                var slots = Set<Int>()
+                while slots.count < nnz {
+                    let r = Int(rng.next() % UInt64(total))
+                    switch pattern {
+                    case 1: slots.insert((r % min(3, n1)) * n2 + (r / n1) % n2)
+                    case 2: slots.insert(((r / n2) % n1) * n2 + r % min(3, n2))
+                    default: slots.insert(r)
+                    }
+                    if pattern != 0 && slots.count >= min(nnz, (pattern == 1 ? min(3, n1) * n2 : n1 * min(3, n2))) { break }
+                }
+                let idx = slots.sorted().map { UInt32($0) }
+                let val = idx.map { _ in rng.nextNormal() }
+                var a = [Float](repeating: .nan, count: n1 * ld), b = a
+                idx.withUnsafeBufferPointer { ip in
+                    val.withUnsafeBufferPointer { vp in
+                        a.withUnsafeMutableBufferPointer {
+                            fast.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
+                        }
+                        b.withUnsafeMutableBufferPointer {
+                            slow.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
+                        }
+                    }
+                }
+                #expect(mismatches(a, b) == 0, "\(n1)x\(n2) nnz \(idx.count) pattern \(pattern)")
+                // Outside the chunk nothing is written.
+                #expect((0..<n1).allSatisfy { h in (n2..<ld).allSatisfy { a[h * ld + $0].isNaN } })
+            }
+        }
+    }
+
+    /// A dense check of the sparse IDCT against the Double reference transform.
+    @Test func sparseIDCTMatchesNaiveInverse() {
+        let layout = ParameterLayout([(name: "w", shape: [128, 96])])
+        let plan = DeMoPlan(layout: layout, chunk: 64, topk: 32).tensors[0]
+        let tr = ChunkTransform(plan: plan)
+        var rng = SeededRNG(seed: 9)
+        let dense = (0..<plan.count).map { _ in rng.nextNormal() }
+        var idx = [UInt32](repeating: 0, count: plan.sentCount), val = [Float](repeating: 0, count: plan.sentCount)
+        dense.withUnsafeBufferPointer { d in
+            idx.withUnsafeMutableBufferPointer { ib in
+                val.withUnsafeMutableBufferPointer { vb in TopK.select(d.baseAddress!, plan: plan, indices: ib.baseAddress!, values: vb.baseAddress!) }
+            }
+        }
+        // The selected coefficients as a dense tensor-layout array, inverted by the reference.
+        var sparse = [Float](repeating: 0, count: plan.count)
+        for c in 0..<plan.chunkCount {
+            let y = c / plan.gridCols, x = c % plan.gridCols
+            for i in 0..<plan.k {
+                let f = Int(idx[c * plan.k + i])
+                sparse[(y * plan.chunkRows + f / plan.chunkCols) * plan.cols + x * plan.chunkCols + f % plan.chunkCols] = val[c * plan.k + i]
+            }
+        }
+        let want = NaiveDCT.transform(sparse, plan: plan, inverse: true)
+        var got = [Float](repeating: 0, count: plan.count)
+        got.withUnsafeMutableBufferPointer { DeMoOptimizer.sparseDecode(plan, tr, idx, val, into: $0.baseAddress!) }
+        let scale = want.map { abs($0) }.max()!
+        #expect((0..<plan.count).filter { abs(got[$0] - want[$0]) > 1e-5 * scale }.isEmpty)
+    }
+
+    /// Preparing a tensor's bands on several threads gives the same payload and residual bits as
+    /// on one, step after step.
+    @Test(arguments: [DeMoValueFormat.f32, .bf16, .int8])
+    func threadedPrepareMatchesSerial(format: DeMoValueFormat) throws {
+        let layout = ParameterLayout([(name: "big", shape: [256, 192]), (name: "b", shape: [192]), (name: "odd", shape: [67, 50])])
+        let config = DeMoConfig(decay: 0.9, topk: 8, chunk: 64, valueFormat: format)
+        var serial = try DeMoOptimizer(layout: layout, config: config), threaded = serial
+        for step in 0..<3 {
+            let g = randomFloats(layout.totalCount, seed: 70 + UInt64(step))
+            let a = try g.withUnsafeBufferPointer { try serial.prepareTraced(gradients: $0, lr: 0.01, trace: false, threads: 1) }
+            let b = try g.withUnsafeBufferPointer { try threaded.prepareTraced(gradients: $0, lr: 0.01, trace: false, threads: 3) }
+            for t in layout.slots.indices {
+                let pa = a.payload.tensors[t], pb = b.payload.tensors[t]
+                #expect(pa.indices == pb.indices, "step \(step) tensor \(t): indices differ")
+                #expect(mismatches(pa.values, pb.values) == 0, "step \(step) tensor \(t): values differ")
+                #expect(mismatches(pa.scales, pb.scales) == 0, "step \(step) tensor \(t): scales differ")
+            }
+            #expect(mismatches(serial.residual, threaded.residual) == 0, "step \(step): residuals differ")
+        }
+    }
+}
+
+/// Number of positions where two arrays differ bitwise (NaN compared by bits too), or `Int.max`
+/// when their lengths differ.
+func mismatches(_ a: [Float], _ b: [Float]) -> Int {
+    guard a.count == b.count else { return .max }
+    return zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+}
