@@ -217,7 +217,7 @@ private struct PrepareBands: @unchecked Sendable {
             let r = residual + y * band
             let g = gradient + y * band
             // Reference order: one float multiply by Float(β), then fma(g, Float(lr), ·).
-            for i in 0..<band { r[i] = (r[i] * decay).addingProduct(g[i], lrF) }
+            VectorKernels.momentum(r, g, decay: decay, lr: lrF, count: band)
             tr.encodeBand(r, into: work, scratch: scratch)
             if let te = traceEncoded { (te + y * band).update(from: work, count: band) }
             let ip = indices + y * perBand, vp = values + y * perBand

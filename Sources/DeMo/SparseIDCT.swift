@@ -1,3 +1,5 @@
+import Tensors
+
 /// Inverse DCT of a sparse chunk, written with plain loops.
 ///
 /// A chunk with non-zero coefficients `(b_i, d_i, v_i)` decodes to
@@ -20,8 +22,16 @@ public struct SparseIDCT {
     var folded: [Float]
     var partner: [Int]
     var seenCol: [Bool]
-    /// Use `rankUpdateReference` instead of the register-blocked kernel (for the agreement tests).
-    public var useReferenceKernel = false
+    /// Which rank-update kernel `decode` runs (all give the same bits; the choice is for tests).
+    public enum Kernel: Sendable, CaseIterable {
+        /// AVX2 (`VectorKernels.rankUpdate`) where the CPU has it, else `swiftSIMD`.
+        case vector
+        /// The register-blocked Swift `SIMD8` loop.
+        case swiftSIMD
+        /// `rankUpdateReference`.
+        case reference
+    }
+    public var kernel = Kernel.vector
 
     public init(rowBasis: DCTBasis, colBasis: DCTBasis) {
         n1 = rowBasis.n; n2 = colBasis.n
@@ -67,11 +77,11 @@ public struct SparseIDCT {
                                         for w in 0..<n2 { u[w] += v * r[w] }
                                     }
                                 }
-                                if useReferenceKernel {
+                                if kernel == .reference {
                                     Self.rankUpdateReference(terms: nb, n1: n1, n2: n2, out: out, ld: ld,
                                                              col: { c1 + part[$0] * n1 }, row: { UnsafePointer(f + $0 * n2) })
                                 } else {
-                                    Self.rankUpdate(terms: nb, n1: n1, n2: n2, out: out, ld: ld,
+                                    Self.rankUpdate(terms: nb, n1: n1, n2: n2, out: out, ld: ld, vector: kernel == .vector,
                                                     col: { c1 + part[$0] * n1 }, row: { UnsafePointer(f + $0 * n2) })
                                 }
                             } else {
@@ -88,11 +98,11 @@ public struct SparseIDCT {
                                     }
                                     g += 1
                                 }
-                                if useReferenceKernel {
+                                if kernel == .reference {
                                     Self.rankUpdateReference(terms: nd, n1: n1, n2: n2, out: out, ld: ld,
                                                              col: { UnsafePointer(f + $0 * n1) }, row: { c2 + part[$0] * n2 })
                                 } else {
-                                    Self.rankUpdate(terms: nd, n1: n1, n2: n2, out: out, ld: ld,
+                                    Self.rankUpdate(terms: nd, n1: n1, n2: n2, out: out, ld: ld, vector: kernel == .vector,
                                                     col: { UnsafePointer(f + $0 * n1) }, row: { c2 + part[$0] * n2 })
                                 }
                             }
@@ -107,11 +117,12 @@ public struct SparseIDCT {
     /// in `g` order for every element: `(((0 + a0·r0) + a1·r1) + a2·r2) + …` — the same operations
     /// in the same order as `rankUpdateReference`, so the two agree bit for bit (tested).
     ///
+    /// With AVX2 the C kernel `murmur_rank_update_avx2` does the same with 8-wide vectors.
     /// Register-blocked: for each output row, 32 columns are held in four `SIMD8` accumulators while
     /// all terms stream past, so each output element is stored once instead of once per four terms.
     /// Separate multiply and add (no fused multiply-add) on every machine.
     @inline(__always)
-    static func rankUpdate(terms: Int, n1: Int, n2: Int, out: UnsafeMutablePointer<Float>, ld: Int,
+    static func rankUpdate(terms: Int, n1: Int, n2: Int, out: UnsafeMutablePointer<Float>, ld: Int, vector: Bool,
                            col: (Int) -> UnsafePointer<Float>, row: (Int) -> UnsafePointer<Float>) {
         if terms == 0 {
             for h in 0..<n1 { (out + h * ld).update(repeating: 0, count: n2) }
@@ -121,6 +132,8 @@ public struct SparseIDCT {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 2 * terms) { buf in
             let cols = buf.baseAddress!, rows = buf.baseAddress! + terms
             for g in 0..<terms { cols[g] = col(g); rows[g] = row(g) }
+            if vector && VectorKernels.rankUpdate(out, ld: ld, n1: n1, n2: n2, terms: terms,
+                                                  cols: UnsafePointer(cols), rows: UnsafePointer(rows)) { return }
             for h in 0..<n1 {
                 let o = out + h * ld
                 var w = 0

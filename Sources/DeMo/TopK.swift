@@ -1,3 +1,5 @@
+import Tensors
+
 /// Per-chunk top-k selection by absolute value.
 ///
 /// Order: larger `|v|` first; equal `|v|` (including `+0`/`-0`) → the lower flat index wins, so the
@@ -78,18 +80,15 @@ public enum TopK {
         for b in 0..<n1 {
             let row = base + b * ld
             var d = 0
-            // Once the heap is full almost every element loses to the root: reject 8 at a time.
-            while d + 8 <= n2 {
-                if filled == k {
-                    // Magnitudes compare like their bit patterns once the sign bit is cleared.
-                    var m: UInt32 = 0
-                    for j in d..<(d + 8) { m = max(m, row[j].bitPattern & 0x7FFF_FFFF) }
-                    if m <= heapAbs[0].bitPattern { d += 8; continue }
-                }
-                for j in d..<(d + 8) { offer(abs(row[j]), b * n2 + j) }
-                d += 8
+            while d < n2 && filled < k { offer(abs(row[d]), b * n2 + d); d += 1 }
+            // Once the heap is full almost every element loses to the root: skip straight to the
+            // next one that beats it (the skipped ones would all have been rejected by `offer`).
+            while d < n2 {
+                d += VectorKernels.firstAbsAbove(row + d, count: n2 - d, heapAbs[0])
+                if d == n2 { break }
+                offer(abs(row[d]), b * n2 + d)
+                d += 1
             }
-            while d < n2 { offer(abs(row[d]), b * n2 + d); d += 1 }
         }
     }
 

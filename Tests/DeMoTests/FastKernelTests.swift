@@ -12,9 +12,11 @@ import Tensors
     func sparseIDCTMatchesReference(n1: Int, n2: Int) {
         var rng = SeededRNG(seed: UInt64(n1 * 1000 + n2))
         let total = n1 * n2
-        var fast = SparseIDCT(rowBasis: DCTBasis(n: n1), colBasis: DCTBasis(n: n2))
-        var slow = fast
-        slow.useReferenceKernel = true
+        var slow = SparseIDCT(rowBasis: DCTBasis(n: n1), colBasis: DCTBasis(n: n2))
+        slow.kernel = .reference
+        var vector = slow, swift = slow
+        vector.kernel = .vector
+        swift.kernel = .swiftSIMD
         let ld = n2 + 3  // a row stride wider than the chunk, as inside a band
         for nnz in [0, 1, 5, min(32, total), min(100, total), total] {
             for pattern in 0..<3 {
@@ -31,20 +33,24 @@ import Tensors
                 }
                 let idx = slots.sorted().map { UInt32($0) }
                 let val = idx.map { _ in rng.nextNormal() }
-                var a = [Float](repeating: .nan, count: n1 * ld), b = a
+                var a = [Float](repeating: .nan, count: n1 * ld), b = a, c = a
                 idx.withUnsafeBufferPointer { ip in
                     val.withUnsafeBufferPointer { vp in
                         a.withUnsafeMutableBufferPointer {
-                            fast.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
+                            vector.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
+                        }
+                        c.withUnsafeMutableBufferPointer {
+                            swift.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
                         }
                         b.withUnsafeMutableBufferPointer {
                             slow.decode(idx: ip.baseAddress!, val: vp.baseAddress!, nnz: idx.count, into: $0.baseAddress!, ld: ld)
                         }
                     }
                 }
-                #expect(mismatches(a, b) == 0, "\(n1)x\(n2) nnz \(idx.count) pattern \(pattern)")
+                #expect(mismatches(a, b) == 0, "vector: \(n1)x\(n2) nnz \(idx.count) pattern \(pattern)")
+                #expect(mismatches(c, b) == 0, "swift SIMD: \(n1)x\(n2) nnz \(idx.count) pattern \(pattern)")
                 // Outside the chunk nothing is written.
-                #expect((0..<n1).allSatisfy { h in (n2..<ld).allSatisfy { a[h * ld + $0].isNaN } })
+                #expect((0..<n1).allSatisfy { h in (n2..<ld).allSatisfy { a[h * ld + $0].isNaN && c[h * ld + $0].isNaN } })
             }
         }
     }
