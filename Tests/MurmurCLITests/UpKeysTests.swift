@@ -116,6 +116,39 @@ import Testing
         #expect(store.hasSecret("p0"))
     }
 
+    @Test func murmurKeysKeepsACopiedPubAndSkipsInlineKeys() throws {
+        let dir = Self.keysDir()
+        let root = (dir as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let inline = try CurveKeyPair.generate()
+        let topo = try Self.topology(keys: dir, inlineP3: inline.publicKey)
+        // Write the same topology to a file for the command.
+        let file = root + "/t.yaml"
+        var yaml = ""
+        yaml += "run: keytest\nseed: 3\nmodel: { preset: nano }\ndata: { corpus: shakespeare, batch_size: 4 }\n"
+        yaml += "optimizer: { kind: demo, lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }\n"
+        yaml += "steps: 10\nround: { deadline: adaptive, max_deadline: 5s }\nheartbeat: { interval: 100ms, suspect_after: 500ms, dead_after: 1500ms }\n"
+        yaml += "checkpoint: { every: 5, keep: 1, dir: \(root)/run }\nsecurity: { curve: true, keys: \(dir) }\npeers:\n"
+        for p in topo.peers {
+            yaml += "  - { id: \(p.id), pub: \"\(p.pub)\", sync: \"\(p.sync)\"\(p.publicKey.map { ", public_key: \"\($0)\"" } ?? "") }\n"
+        }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let store = KeyStore(directory: dir)
+        let copied = Data((try CurveKeyPair.generate().publicKey + "\n").utf8)
+        try copied.write(to: URL(fileURLWithPath: store.publicPath("p2")))
+        var cmd = try KeysCommand.parse(["--topology", file])
+        try cmd.run()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: store.publicPath("p2"))) == copied)
+        #expect(!store.hasSecret("p2"))
+        #expect(store.hasSecret("p0") && store.hasSecret("p1"))
+        #expect(!store.hasSecret("p3") && !store.hasPublic("p3"))
+        let p0 = try Data(contentsOf: URL(fileURLWithPath: store.secretPath("p0")))
+        cmd = try KeysCommand.parse(["--topology", file])
+        try cmd.run()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: store.secretPath("p0"))) == p0)
+    }
+
     @Test func anExistingKeysFolderIsTightenedOnlyWhenItHoldsOnlyKeys() throws {
         let root = (Self.keysDir() as NSString).deletingLastPathComponent
         defer { try? FileManager.default.removeItem(atPath: root) }
