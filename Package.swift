@@ -35,6 +35,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "murmur", dependencies: ["MurmurCLI"]),
+        // The deterministic face of the peer's I/O boundaries for tests: simulated mesh, manual
+        // clock, workers with simulated compute time (kill, restart, stop, slow, partition).
+        .target(name: "MeshTesting", dependencies: ["Mesh", "Membership", "PeerRuntime"]),
         .target(name: "FuzzHarness", dependencies: ["Mesh", "DeMo", "Checkpointing", "PeerRuntime", "TinyGPT", "Tensors"]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
@@ -44,7 +47,7 @@ let package = Package(
         .testTarget(name: "MeshTests", dependencies: ["Mesh"]),
         .testTarget(name: "MeshZMQTests", dependencies: ["MeshZMQ", "Mesh"]),
         .testTarget(name: "MembershipTests", dependencies: ["Membership"]),
-        .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors", "Checkpointing"]),
+        .testTarget(name: "PeerRuntimeTests", dependencies: ["PeerRuntime", "MeshTesting", "Membership", "Mesh", "MeshZMQ", "TinyGPT", "DeMo", "Tensors", "Checkpointing"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzHarness", "Mesh", "DeMo", "Checkpointing", "PeerRuntime"]),
         .testTarget(name: "MurmurCLITests", dependencies: ["MurmurCLI", "TinyGPT", "Tensors", "PeerRuntime", "Checkpointing"]),
     ],

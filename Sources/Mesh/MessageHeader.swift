@@ -6,6 +6,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     case update = 2
     /// The origin leaves cleanly; published on XPUB, relayed.
     case bye = 3
+    /// The proposer's decision of which contributions make up one step (round protocol v2);
+    /// published on XPUB, relayed.
+    case commit = 4
     /// DEALER → ROUTER: ask a donor for log replay or a snapshot.
     case catchUpRequest = 16
     /// ROUTER → DEALER: one replayed step's contributions.

@@ -67,6 +67,9 @@ extension Topology {
         // The step count shapes the learning-rate schedule: peers that disagree on it would apply
         // different updates to the same contributions, so they must not be in the same run.
         hash.add("steps=\(steps);")
+        // Overlap changes which parameters a contribution is computed on (absent when off, so the
+        // run ids of earlier topologies stay as they were).
+        if round.overlap > 0 { hash.add("overlap=\(round.overlap);") }
         return hash.value
     }
 }

@@ -94,6 +94,9 @@ public struct RoundSpec: Sendable, Equatable {
     public var deadline: DeadlineSpec
     /// Upper bound on any step's wait for contributions.
     public var maxDeadline: Duration
+    /// Pipeline depth (round protocol v2): a peer computes step s+1+overlap's contribution while
+    /// the steps before travel. 0: off (`overlap: false`); `overlap: true` means 1.
+    public var overlap: Int = 0
 }
 
 public struct HeartbeatSpec: Sendable, Equatable {

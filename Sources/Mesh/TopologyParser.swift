@@ -11,7 +11,7 @@ public enum TopologyParser {
     static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
     static let dataKeys = ["corpus", "batch_size", "file"]
     static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup"]
-    static let roundKeys = ["deadline", "max_deadline"]
+    static let roundKeys = ["deadline", "max_deadline", "overlap"]
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
     static let securityKeys = ["curve", "keys"]
@@ -119,7 +119,16 @@ public enum TopologyParser {
         if case .fixed(let fixed) = deadline, fixed > maxDeadline {
             throw r.error("deadline", .inconsistent("deadline (\(DurationText.format(fixed))) exceeds max_deadline (\(DurationText.format(maxDeadline)))"))
         }
-        return RoundSpec(deadline: deadline, maxDeadline: maxDeadline)
+        var overlap = 0
+        if r.has("overlap") {
+            let text = try r.scalarText("overlap").trimmingWhitespace()
+            switch text {
+            case "true": overlap = 1
+            case "false": overlap = 0
+            default: overlap = try r.int("overlap", in: 0...8)
+            }
+        }
+        return RoundSpec(deadline: deadline, maxDeadline: maxDeadline, overlap: overlap)
     }
 
     static func parseHeartbeat(_ h: YAMLFields?) throws(TopologyError) -> HeartbeatSpec {

@@ -81,4 +81,11 @@ public protocol Transport: AnyObject, Sendable {
     var stats: TransportStats { get }
     /// Closes everything; pending outgoing messages may be dropped.
     func stop()
+    /// Cuts a waiting `events(timeout:)` short (from any thread): the peer's worker finished a job.
+    func wake()
+}
+
+extension Transport {
+    /// Transports driven by a manual clock never wait, so there is nothing to cut short.
+    public func wake() {}
 }

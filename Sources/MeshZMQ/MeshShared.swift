@@ -95,14 +95,26 @@ final class MeshShared: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Set by `wakeCaller()`: the next (or current) `drain` returns without waiting.
+    private var callerWake = false
+
+    /// Any thread: cuts the caller's `drain` wait short (the peer's worker finished a job).
+    func wakeCaller() {
+        condition.lock()
+        callerWake = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// Caller side: waits up to `timeout` for at least one event, then drains them all.
     func drain(timeout: Duration) -> [TransportEvent] {
         condition.lock()
         defer { condition.unlock() }
         if events.isEmpty && timeout > .zero {
             let deadline = Date(timeIntervalSinceNow: timeout.seconds)
-            while events.isEmpty && !stopping && condition.wait(until: deadline) {}
+            while events.isEmpty && !stopping && !callerWake && condition.wait(until: deadline) {}
         }
+        callerWake = false
         let out = events
         events.removeAll()
         return out

@@ -126,6 +126,8 @@ public final class ZMQTransport: Transport, @unchecked Sendable {
 
     public func events(timeout: Duration) -> [TransportEvent] { shared.drain(timeout: timeout) }
 
+    public func wake() { shared.wakeCaller() }
+
     public var stats: TransportStats { shared.stats }
 
     /// Stops the mesh thread, which closes every socket, then terminates the context. Idempotent.

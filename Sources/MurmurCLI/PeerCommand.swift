@@ -120,15 +120,25 @@ struct PeerCommand: ParsableCommand {
         let digest = try node.run(firstStep: firstStep)
         save(node.lastApplied + 1, node.stopRequested.value ? "stopped by signal" : "end of run")
         let val: Float? = evalBatches > 0 ? Evaluator(model: model, sampler: sampler, batches: evalBatches).loss() : nil
-        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in")
+        let outcome = node.outcome ?? .stopped(step: node.lastApplied)
+        let alone = node.stepsAlone > 0 ? ", \(node.stepsAlone) step(s) trained alone (cut off from every other peer)" : ""
+        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in\(alone)")
+        if outcome.isSuccess {
+            logger.info("peer \(id): \(outcome)")
+        } else {
+            logger.error("peer \(id): \(outcome)")
+        }
         let summary: [String: Any] = [
             "peer": id, "steps": node.nextStep, "digest": ParameterDigest.hex(digest), "val_loss": val.map { Double($0) } ?? NSNull(),
             "transport_bytes_out": transport.stats.bytesOut, "transport_bytes_in": transport.stats.bytesIn,
             "bytes_reference_per_step": engine.referenceBytesPerContribution, "bytes_dense_per_step": engine.denseBytesPerContribution,
             "stopped_early": node.nextStep < topo.steps,
+            "outcome": outcome.description, "success": outcome.isSuccess, "steps_alone": node.stepsAlone,
         ]
         try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
             .write(to: dir.appendingPathComponent("summary.json"), options: .atomic)
+        // A peer never reports success on parameters the others did not reach.
+        if !outcome.isSuccess { throw ExitCode(3) }
     }
 }
 

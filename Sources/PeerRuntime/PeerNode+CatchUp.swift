@@ -5,16 +5,19 @@ import Tensors
 
 /// Catch-up (DESIGN §7): a peer that is behind, or whose digest disagrees with the majority, asks
 /// one donor for what it missed over the point-to-point sync link. **Log replay** when the donor
-/// still retains every missed step (the rejoiner re-applies the same contributions and lands on
+/// still retains every missed step (the requester re-applies the same contributions and lands on
 /// the donor's digest exactly), otherwise a **chunked snapshot** of the replicated state. The
 /// requester keeps its own DeMo residual either way. A silent or dead donor is replaced.
+///
+/// Engine work (replayed applies, restoring, taking a snapshot) runs as worker jobs; the loop
+/// keeps serving and heartbeating meanwhile.
 extension PeerNode {
     func beginCatchUp(donor: Int, snapshot: Bool, reason: String) {
         state = .catchingUp
-        sendHeartbeat(now: clock())
-        round.reset(lastApplied: lastApplied)
-        snapshotChunks = [:]
         phase = .catchingUp(donor: donor, since: clock())
+        catchUp = CatchUpState(snapshot: snapshot, nextReplay: lastApplied + 1)
+        sendHeartbeat(now: clock())
+        updateView(now: clock())
         let env = envelope(kind: .catchUpRequest, step: UInt64(lastApplied + 1), body: [snapshot ? 1 : 0])
         try? transport.request(env, from: PeerIndex(donor))
         log(["event": "catchup", "result": "requested", "donor": peerIDs[donor], "from_step": lastApplied + 1,
@@ -24,7 +27,7 @@ extension PeerNode {
     /// Donor side: answers one request with replays or snapshot chunks, then an end marker.
     func serveCatchUp(_ req: Envelope, route: ReplyRoute) {
         let requester = Int(req.header.origin)
-        guard requester < peerIDs.count else { return }
+        guard requester < peerIDs.count, requester != me else { return }
         if req.header.kind == .catchUpCredit {
             // Flow control: the requester consumed chunks and grants more.
             guard var t = outgoingSnapshots[requester], req.body.count == 4 else { return }
@@ -41,29 +44,49 @@ extension PeerNode {
         }
         let canServe: Bool
         switch phase {
-        case .training, .observing: canServe = lastApplied >= 0
+        case .training, .finishing: canServe = lastApplied >= 0 && state == .training
         default: canServe = false
         }
         guard canServe else {
-            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: engine.digest(), mode: .refused))
+            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: digest, mode: .refused))
             return
         }
-        let from = Int(req.header.step)
         let wantSnapshot = req.body.first == 1
-        if !wantSnapshot, from >= 0, from <= lastApplied + 1, let steps = replayLog.range(from, lastApplied) {
+        // Steps from the wire are checked before they become an Int. A replay needs the
+        // requester behind us; a snapshot is served whatever step it names (a healed isolated
+        // peer may be ahead on a line of its own).
+        if !wantSnapshot, req.header.step <= UInt64(lastApplied + 1), let steps = replayLog.range(Int(req.header.step), lastApplied) {
+            let from = Int(req.header.step)
             for (i, c) in steps.enumerated() { reply(.catchUpReplay, from + i, CatchUpWire.encodeReplay(c)) }
-            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: engine.digest(), mode: .replay))
-            log(["event": "catchup", "result": "served replay", "to": peerIDs[Int(req.header.origin)], "steps": steps.count])
+            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: digest, mode: .replay))
+            log(["event": "catchup", "result": "served replay", "to": peerIDs[requester], "steps": steps.count])
         } else {
-            // A snapshot of the state now, sent a window of chunks at a time: the requester grants
-            // more credit as it consumes them, so a slow link never has more than the window in flight.
-            let snap = engine.snapshot()
-            let size = max(1, options.snapshotChunk)
-            outgoingSnapshots[requester] = SnapshotTransfer(route: route, bytes: snap, chunkSize: size,
-                                                            count: max(1, (snap.count + size - 1) / size), next: 0,
-                                                            credit: Self.snapshotWindow, step: lastApplied, digest: engine.digest())
+            // A snapshot of the state after the jobs already queued, taken on the worker; one cached
+            // copy serves every requester of the same step.
+            snapshotWaiters[requester] = route
+            outgoingSnapshots[requester] = nil
+            if let cached = cachedSnapshot, cached.step == lastApplied, worker.pending == 0 {
+                snapshotReady(step: cached.step, bytes: cached.bytes, digest: cached.digest)
+            } else if !snapshotJobPending {
+                snapshotJobPending = true
+                let engine = self.engine, box = engineStep
+                worker.submit(WorkJob(.other) { .snapshot(step: box.value, bytes: engine.snapshot(), digest: engine.digest()) }, now: clock())
+            }
+        }
+    }
+
+    /// A snapshot job finished: start a credit-controlled transfer to everyone waiting.
+    func snapshotReady(step: Int, bytes: [UInt8], digest d: UInt64) {
+        snapshotJobPending = false
+        cachedSnapshot = (step, bytes, d)
+        let size = max(1, options.snapshotChunk)
+        for (requester, route) in snapshotWaiters {
+            outgoingSnapshots[requester] = SnapshotTransfer(route: route, bytes: bytes, chunkSize: size,
+                                                            count: max(1, (bytes.count + size - 1) / size), next: 0,
+                                                            credit: Self.snapshotWindow, step: step, digest: d)
             pumpSnapshot(to: requester)
         }
+        snapshotWaiters = [:]
     }
 
     /// Chunks a requester may receive before it grants more credit.
@@ -89,99 +112,137 @@ extension PeerNode {
         }
     }
 
+    /// Largest snapshot a requester assembles (bytes): bounds memory whatever a donor claims.
+    static let maxSnapshotBytes = 1 << 31
+
     /// Requester side.
     func receiveCatchUp(_ env: Envelope, from: Int) {
-        guard case .catchingUp(let donor, _) = phase, Int(env.header.origin) == donor else { return }
+        guard case .catchingUp(let donor, _) = phase, Int(env.header.origin) == donor, !catchUp.failed,
+              env.header.step < UInt64(Int32.max) else { return }
         let step = Int(env.header.step)
         switch env.header.kind {
         case .catchUpReplay:
-            guard step == lastApplied + 1, let contributions = try? CatchUpWire.decodeReplay(env.body, peerCount: peerIDs.count) else { return }
-            do { try engine.apply(step: step, contributions: contributions) } catch {
-                log(["event": "catchup", "result": "replay failed", "step": step, "error": "\(error)"])
-                beginCatchUp(donor: donor, snapshot: true, reason: "replay could not be applied")
-                return
-            }
-            replayLog.record(step: step, contributions)
-            lastApplied = step
-            replayedSteps += 1
-            rounds.write(["step": step, "digest": ParameterDigest.hex(engine.digest()), "loss": NSNull(),
-                          "contributors": contributions.map { peerIDs[$0.peer] }, "missing": [String](), "bytes_out": 0,
-                          "bytes_in": env.body.count, "bytes_reference": engine.referenceBytesPerContribution,
-                          "bytes_dense": engine.denseBytesPerContribution, "waited_ms": 0, "timed_out": false,
-                          "late_dropped": round.lateDropped, "invalid_bodies": invalidBodies, "time_ms": wallMillis(),
-                          "peer": peerIDs[me], "phase": "replay"])
-            onApplied?(step)
+            guard step == catchUp.nextReplay, let contributions = try? CatchUpWire.decodeReplay(env.body, peerCount: peerIDs.count) else { return }
+            catchUp.nextReplay += 1
+            let engine = self.engine, box = engineStep, onApplied = self.onApplied
+            pendingReplays[step] = contributions
+            worker.submit(WorkJob(.apply) {
+                do { try engine.apply(step: step, contributions: contributions) } catch { return .replayed(step: step, .failure(error)) }
+                box.value = step
+                onApplied?(step)
+                return .replayed(step: step, .success(engine.digest()))
+            }, now: clock())
+            refresh(donor)
         case .catchUpSnapshot:
-            guard let chunk = try? CatchUpWire.decodeChunk(env.body) else { return }
-            snapshotChunks[chunk.index] = chunk.bytes
-            snapshotChunks[-1] = [UInt8(truncatingIfNeeded: chunk.count), UInt8(truncatingIfNeeded: chunk.count >> 8),
-                                  UInt8(truncatingIfNeeded: chunk.count >> 16)]
+            guard let chunk = try? CatchUpWire.decodeChunk(env.body), chunk.bytes.count <= 2 * max(1, options.snapshotChunk),
+                  catchUp.chunkCount == 0 || catchUp.chunkCount == chunk.count,
+                  chunk.count <= Self.maxSnapshotBytes / max(1, options.snapshotChunk) + 1 else { return }
+            if catchUp.chunks[chunk.index] == nil { catchUp.chunkBytes += chunk.bytes.count }
+            guard catchUp.chunkBytes <= Self.maxSnapshotBytes else { return }
+            catchUp.chunkCount = chunk.count
+            catchUp.chunks[chunk.index] = chunk.bytes
             // Grant one more chunk for each one consumed (the donor keeps at most the window in flight).
             if chunk.index + Self.snapshotWindow < chunk.count {
                 let credit = envelope(kind: .catchUpCredit, step: env.header.step, body: [1, 0, 0, 0])
                 try? transport.request(credit, from: PeerIndex(donor))
             }
-            if case .catchingUp(let d, _) = phase { phase = .catchingUp(donor: d, since: clock()) }  // progress, not silence
+            refresh(donor)
         case .catchUpEnd:
             guard let end = try? CatchUpWire.decodeEnd(env.body) else { return }
-            finishCatchUp(donor: donor, lastStep: step, end: end)
+            switch end.mode {
+            case .refused:
+                triedDonors.insert(donor)
+                if let next = donorAhead(excluding: triedDonors) {
+                    beginCatchUp(donor: next, snapshot: catchUp.snapshot, reason: "donor refused")
+                } else {
+                    enterTraining(reason: "every donor refused")
+                }
+            case .snapshot:
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(catchUp.chunkBytes)
+                for i in 0..<catchUp.chunkCount {
+                    guard let c = catchUp.chunks[i] else { beginCatchUp(donor: donor, snapshot: true, reason: "snapshot chunk \(i) missing"); return }
+                    bytes += c
+                }
+                catchUp.chunks = [:]
+                let engine = self.engine, box = engineStep, onApplied = self.onApplied
+                worker.submit(WorkJob(.other) {
+                    do { try engine.restore(snapshot: bytes) } catch { return .restored(step: step, .failure(error)) }
+                    box.value = step
+                    onApplied?(step)
+                    return .restored(step: step, .success(engine.digest()))
+                }, now: clock())
+                catchUp.pendingEnd = (donor, step, end.digest, .snapshot)
+            case .replay:
+                catchUp.pendingEnd = (donor, step, end.digest, .replay)
+            }
         default:
             return
         }
     }
 
-    func finishCatchUp(donor: Int, lastStep: Int, end: (digest: UInt64, mode: CatchUpWire.EndMode)) {
-        switch end.mode {
-        case .refused:
-            triedDonors.insert(donor)
-            if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: false, reason: "donor refused") } else { enterObserving() }
-            return
-        case .snapshot:
-            let header = snapshotChunks[-1] ?? []
-            let count = header.count == 3 ? Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16 : 0
-            var bytes: [UInt8] = []
-            for i in 0..<count {
-                guard let c = snapshotChunks[i] else { beginCatchUp(donor: donor, snapshot: true, reason: "snapshot chunk \(i) missing"); return }
-                bytes += c
+    /// Progress, not silence: the donor's timeout starts again.
+    func refresh(_ donor: Int) {
+        if case .catchingUp(let d, _) = phase, d == donor { phase = .catchingUp(donor: d, since: clock()) }
+    }
+
+    func replayApplied(step: Int, _ result: Result<UInt64, any Error>) {
+        switch result {
+        case .success(let d):
+            digest = d
+            replayedSteps += 1
+            if let c = pendingReplays.removeValue(forKey: step) { replayLog.record(step: step, c) }
+            handle(core.reset(lastApplied: step, digest: d, now: clock()))
+            rounds.write(["step": step, "digest": ParameterDigest.hex(d), "loss": NSNull(), "contributors": [String](),
+                          "missing": [String](), "bytes_out": 0, "bytes_in": 0, "bytes_reference": engine.referenceBytesPerContribution,
+                          "bytes_dense": engine.denseBytesPerContribution, "waited_ms": 0, "timed_out": false,
+                          "late_dropped": core.staleDropped, "invalid_bodies": invalidBodies, "time_ms": wallMillis(),
+                          "peer": peerIDs[me], "phase": "replay"])
+        case .failure(let e):
+            pendingReplays = [:]
+            log(["event": "catchup", "result": "replay failed", "step": step, "error": "\(e)"])
+            if !catchUp.failed, case .catchingUp(let donor, _) = phase {
+                catchUp.failed = true
+                catchUp.pendingEnd = nil
+                beginCatchUp(donor: donor, snapshot: true, reason: "replay could not be applied")
             }
-            do { try engine.restore(snapshot: bytes) } catch {
-                log(["event": "catchup", "result": "snapshot rejected", "error": "\(error)"])
-                triedDonors.insert(donor)
-                if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: true, reason: "bad snapshot") } else { enterObserving() }
-                return
-            }
-            snapshotChunks = [:]
-            lastApplied = lastStep
-            snapshotsLoaded += 1
-            replayLog = ReplayLog(capacity: options.replaySteps)
-            onApplied?(lastStep)
-        case .replay:
-            break
-        }
-        let agrees = engine.digest() == end.digest && lastApplied == lastStep
-        log(["event": "catchup", "result": agrees ? "done" : "digest mismatch", "mode": end.mode == .snapshot ? "snapshot" : "replay",
-             "donor": peerIDs[donor], "step": lastApplied, "digest": ParameterDigest.hex(engine.digest())])
-        if !agrees {
-            beginCatchUp(donor: donor, snapshot: true, reason: "replay ended on a different digest")
-            return
-        }
-        round.reset(lastApplied: lastApplied)
-        nextStep = lastApplied + 1
-        if let ahead = donorAhead(), (membership.records[ahead]?.last?.lastAppliedStep ?? 0) > Int64(lastApplied + 2) {
-            beginCatchUp(donor: ahead, snapshot: false, reason: "others moved on during catch-up")
-        } else {
-            enterObserving()
         }
     }
 
-    /// Back in the game: announce `training`, but apply live steps without contributing for a
-    /// couple of heartbeats, so that every other peer expects us before our first contribution.
-    func enterObserving() {
-        triedDonors = []
-        state = .observing
-        round.reset(lastApplied: lastApplied)
-        nextStep = lastApplied + 1
-        sendHeartbeat(now: clock())
-        phase = .observing
+    func snapshotRestored(step: Int, _ result: Result<UInt64, any Error>) {
+        switch result {
+        case .success(let d):
+            digest = d
+            snapshotsLoaded += 1
+            replayLog = ReplayLog(capacity: options.replaySteps)
+            handle(core.reset(lastApplied: step, digest: d, now: clock()))
+        case .failure(let e):
+            log(["event": "catchup", "result": "snapshot rejected", "error": "\(e)"])
+            catchUp.pendingEnd = nil
+            guard case .catchingUp(let donor, _) = phase else { return }
+            triedDonors.insert(donor)
+            if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: true, reason: "bad snapshot") } else { enterTraining(reason: "no donor left") }
+        }
+    }
+
+    func finishCatchUp(donor: Int, lastStep: Int, digest want: UInt64, mode: CatchUpWire.EndMode) {
+        guard case .catchingUp(let d, _) = phase, d == donor else { return }
+        let agrees = digest == want && lastApplied == lastStep
+        log(["event": "catchup", "result": agrees ? "done" : "digest mismatch", "mode": mode == .snapshot ? "snapshot" : "replay",
+             "donor": peerIDs[donor], "step": lastApplied, "digest": ParameterDigest.hex(digest)])
+        if !agrees {
+            if mode == .snapshot {
+                triedDonors.insert(donor)
+                if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: true, reason: "snapshot ended on a different digest") } else { enterTraining(reason: "no donor left") }
+            } else {
+                beginCatchUp(donor: donor, snapshot: true, reason: "replay ended on a different digest")
+            }
+            return
+        }
+        if let ahead = donorAhead(), (membership.records[ahead]?.last?.lastAppliedStep ?? 0) > Int64(lastApplied + 4 + options.overlap) {
+            beginCatchUp(donor: ahead, snapshot: false, reason: "others moved on during catch-up")
+        } else {
+            enterTraining(reason: "caught up")
+        }
     }
 }

@@ -21,6 +21,7 @@ extension PeerNode {
         membershipEvents(membership.onTick(now: now), now: now)
     }
 
+    /// Decodes a broadcast once, at the edge, and hands typed values to the cores.
     func receive(_ env: Envelope, from: Int) {
         let origin = Int(env.header.origin)
         guard origin < peerIDs.count else { return }
@@ -29,35 +30,39 @@ extension PeerNode {
         switch env.header.kind {
         case .heartbeat:
             guard origin != me else { return }
-            guard let hb = try? Heartbeat.decode(env.body, peerCount: peerIDs.count), hb.peer == origin else {
+            guard let hb = try? Heartbeat.decode(env.body, peerCount: peerIDs.count), hb.peer == origin,
+                  abs(hb.lastAppliedStep) < Int64(Int32.max) else {
                 invalidBodies += 1
                 return
             }
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
-            if hb.state == .catchingUp || hb.state == .isolated || hb.state == .joining { round.forget(peer: origin) }
-            log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
-                 "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,
-                 "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss), "lag": Int(hb.lastAppliedStep) - lastApplied])
+            if hb.state == .catchingUp || hb.state == .isolated { core.forget(peer: origin) }
+            if membership.status(of: origin) == .alive {
+                log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
+                     "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,
+                     "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss), "lag": Int(hb.lastAppliedStep) - lastApplied])
+            }
         case .bye:
             guard origin != me else { return }
             membershipEvents(membership.onBye(peer: origin, now: now), now: now)
         case .update:
             guard origin != me else { return }
-            guard let split = try? CatchUpWire.splitUpdate(env.body), (try? engine.validate(body: split.payload)) != nil else {
+            guard let c = try? Contribution.decode(origin: origin, incarnation: env.header.incarnation, tag: env.header.step, body: env.body),
+                  (try? engine.validate(body: c.payload)) != nil else {
                 invalidBodies += 1
+                warnLimited("update", ["event": "refused", "what": "invalid UPDATE", "from": peerIDs[origin], "step": "\(env.header.step)"])
                 return
             }
-            if case .observing = phase, round.openStep == Int(env.header.step), round.expected.contains(origin) {
-                // The last awaited trainer's UPDATE of an observed round: join only if every trainer
-                // lists us (other observers are not waited for; they decide the same way).
-                var arrived = round.received
-                arrived[origin] = env.body
-                let trainers = round.expected.filter { isTraining($0) || $0 == origin }
-                if trainers.allSatisfy({ arrived[$0] != nil }), trainers.allSatisfy({ listsMe(arrived[$0]!) }) {
-                    do { try joinOpenRound() } catch { applyError = error as? PeerError ?? .engine(step: Int(env.header.step), underlying: error) }
-                }
+            handle(core.onContribution(c, now: now))
+        case .commit:
+            guard let c = try? Commit.decode(step: env.header.step, body: env.body, peerCount: peerIDs.count,
+                                             maxEntries: core.maxCommitEntries), c.proposer == origin else {
+                invalidBodies += 1
+                warnLimited("commit", ["event": "refused", "what": "invalid COMMIT", "from": peerIDs[origin], "step": "\(env.header.step)"])
+                return
             }
-            handle(round.onContribution(peer: origin, step: Int(env.header.step), env.body, now: now))
+            guard origin != me else { return }
+            handle(core.onCommit(c, now: now))
         case .catchUpReplay, .catchUpSnapshot, .catchUpEnd:
             receiveCatchUp(env, from: from)
         default:
@@ -75,20 +80,22 @@ extension PeerNode {
                 log(["event": "status", "from": peerIDs[p], "status": to.rawValue, "previous": from.rawValue,
                      "incarnation": last?.incarnation ?? 0, "step": last?.lastAppliedStep ?? -1,
                      "digest": last.map { ParameterDigest.hex($0.digest) } ?? ""])
-                if to == .dead || to == .left {
-                    handle(round.onPeerGone(p, now: now))
-                }
+                updateView(now: now)
             case .rejoined(let p, let inc):
                 let last = membership.records[p]?.last
+                core.forget(peer: p)
                 log(["event": "status", "from": peerIDs[p], "status": "rejoined", "incarnation": inc,
                      "step": last?.lastAppliedStep ?? -1, "digest": last.map { ParameterDigest.hex($0.digest) } ?? ""])
+                updateView(now: now)
             }
         }
     }
 
+    /// Sent from the loop thread on its own clock, with the last state the worker reported: a
+    /// long compute never silences it.
     func sendHeartbeat(now: Double) {
         let hb = Heartbeat(peer: me, incarnation: incarnation, state: state, lastAppliedStep: Int64(lastApplied),
-                           digest: engine.digest(), loss: lastLoss, bytesOut: bytesOut, bytesIn: bytesIn,
+                           digest: digest, loss: lastLoss, bytesOut: bytesOut, bytesIn: bytesIn,
                            sentAtMillis: wallMillis(),
                            heard: membership.alivePeers.filter { $0 < Heartbeat.heardCapacity }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) })
         publish(kind: .heartbeat, step: UInt64(max(0, lastApplied)), body: hb.encode())
@@ -107,21 +114,153 @@ extension PeerNode {
         try? transport.publish(envelope(kind: kind, step: step, body: body))
     }
 
-    /// Whether every alive peer reports hearing us (so our UPDATEs will reach them).
-    var everyoneHearsMe: Bool {
-        membership.alivePeers.allSatisfy { membership.records[$0]?.last?.hears(me) ?? false }
-    }
-
-    /// The alive, training peer furthest ahead of us (ties: lowest index), if anyone is ahead.
+    /// The live peer furthest ahead of us that can serve (training or finishing; never an
+    /// isolated one), ties to the lowest index; nil when nobody is ahead.
     func donorAhead(excluding: Set<Int> = []) -> Int? {
-        let candidates = membership.alivePeers.compactMap { p -> (Int, Int64)? in
-            guard !excluding.contains(p), let hb = membership.records[p]?.last,
-                  hb.state == .training || hb.state == .observing else { return nil }  // never an isolated peer
+        let candidates = membership.alivePeers.compactMap { p -> (peer: Int, step: Int64)? in
+            guard !excluding.contains(p), let hb = membership.records[p]?.last, hb.state == .training else { return nil }
             return (p, hb.lastAppliedStep)
         }
-        guard let best = candidates.max(by: { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 > $1.0 }), best.1 > Int64(lastApplied) else {
-            return nil
+        return Self.chooseDonor(candidates, after: lastApplied)
+    }
+
+    /// Pure: the candidate with the highest reported step above `after` (ties: lowest index).
+    public static func chooseDonor(_ candidates: [(peer: Int, step: Int64)], after: Int) -> Int? {
+        guard let best = candidates.max(by: { $0.step != $1.step ? $0.step < $1.step : $0.peer > $1.peer }),
+              best.step > Int64(after) else { return nil }
+        return best.peer
+    }
+
+    // MARK: directives and results
+
+    /// Carries out the round core's directives.
+    func handle(_ directives: [PeerProtocol.Directive]) {
+        for d in directives {
+            switch d {
+            case .compute(let tag, let base):
+                let engine = self.engine, baseDigest = digest
+                worker.submit(WorkJob(.compute) {
+                    .computed(tag: tag, base: base, baseDigest: baseDigest, Result { try engine.contribute(step: tag) })
+                }, now: clock())
+            case .apply(let commit, let parts):
+                pendingApplies[commit.step] = (commit, parts)
+                let engine = self.engine, box = engineStep, onApplied = self.onApplied
+                let list = parts.map { (peer: $0.id.origin, body: $0.payload) }
+                worker.submit(WorkJob(.apply) {
+                    do {
+                        try engine.apply(step: commit.step, contributions: list)
+                    } catch {
+                        return .applied(step: commit.step, .failure(error))
+                    }
+                    box.value = commit.step
+                    onApplied?(commit.step)
+                    return .applied(step: commit.step, .success(engine.digest()))
+                }, now: clock())
+            case .publishCommit(let c):
+                publish(kind: .commit, step: UInt64(c.step), body: c.encodeBody())
+            case .needCatchUp(let reason):
+                guard case .training = phase else { continue }
+                if let donor = donorAhead() ?? core.proposer.flatMap({ $0 != me && membership.status(of: $0) == .alive ? $0 : nil }) {
+                    beginCatchUp(donor: donor, snapshot: false, reason: reason)
+                } else {
+                    warnLimited("stuck", ["event": "stuck", "reason": reason, "step": lastApplied])
+                }
+            case .refused(let what):
+                warnLimited("refused", ["event": "refused", "what": what])
+            }
         }
-        return best.0
+    }
+
+    /// Takes every finished job's result, in order.
+    func takeResults() {
+        for r in worker.completed(now: clock()) {
+            switch r {
+            case .computed(let tag, let base, let baseDigest, let result):
+                switch result {
+                case .success(let (body, loss)):
+                    lastLoss = loss
+                    let c = Contribution(id: ContributionID(origin: me, incarnation: incarnation, tag: tag), base: base,
+                                         baseDigest: baseDigest, payload: body)
+                    publish(kind: .update, step: UInt64(tag), body: c.encodeBody())
+                    handle(core.onContribution(c, now: clock()))
+                case .failure(let e):
+                    handle(core.onComputeAbandoned(tag: tag, now: clock()))
+                    workError = .engine(step: tag, underlying: e)
+                }
+            case .applied(let step, let result):
+                let pending = pendingApplies.removeValue(forKey: step)
+                switch result {
+                case .success(let d):
+                    digest = d
+                    if let (commit, parts) = pending { recordApplied(commit, parts) }
+                    if state == .isolated { stepsAlone += 1 }
+                    handle(core.onApplied(step: step, digest: d, now: clock()))
+                    if let (commit, parts) = pending { checkMajority(commit: commit, parts: parts) }
+                case .failure(let e):
+                    log(["event": "apply-failed", "step": step, "error": "\(e)"])
+                    handle(core.onApplied(step: step, digest: nil, now: clock()))
+                }
+            case .replayed(let step, let result):
+                replayApplied(step: step, result)
+            case .restored(let step, let result):
+                snapshotRestored(step: step, result)
+            case .snapshot(let step, let bytes, let d):
+                snapshotReady(step: step, bytes: bytes, digest: d)
+            case .done:
+                continue
+            }
+        }
+        if let end = catchUp.pendingEnd, worker.pending == 0 {
+            catchUp.pendingEnd = nil
+            finishCatchUp(donor: end.donor, lastStep: end.step, digest: end.digest, mode: end.mode)
+        }
+    }
+
+    /// The replay log and rounds.jsonl line of an applied step.
+    func recordApplied(_ commit: Commit, _ parts: [Contribution]) {
+        replayLog.record(step: commit.step, parts.map { (peer: $0.id.origin, body: $0.payload) })
+        let ms = wallMillis()
+        let late = (0..<min(64, peerIDs.count)).filter { commit.late & (1 << UInt64($0)) != 0 }
+        rounds.write([
+            "t": rfc3339(millis: ms), "step": commit.step, "digest": ParameterDigest.hex(digest), "loss": jsonNumber(lastLoss),
+            "contributors": parts.map { peerIDs[$0.id.origin] },
+            "staleness": parts.map { commit.step - $0.id.tag },
+            "missing": late.map { peerIDs[$0] }, "late": late.count,
+            "proposer": peerIDs[commit.proposer],
+            "bytes_out": parts.first { $0.id.origin == me }.map { $0.payload.count + Contribution.prefixSize } ?? 0,
+            "bytes_in": parts.filter { $0.id.origin != me }.reduce(0) { $0 + $1.payload.count + Contribution.prefixSize },
+            "bytes_reference": engine.referenceBytesPerContribution, "bytes_dense": engine.denseBytesPerContribution,
+            "waited_ms": Int(commit.waitedMillis), "timed_out": commit.timedOut, "deadline_ms": Int(core.currentDeadlineSeconds * 1000),
+            "late_dropped": core.staleDropped, "invalid_bodies": invalidBodies, "time_ms": ms, "peer": peerIDs[me],
+            "phase": phaseName,
+        ])
+    }
+
+    /// The backstop: compares the digests the contributors had at their base step with ours at
+    /// the same step; if ours is in the minority (ties: the group with the lowest peer index), we
+    /// diverged and repair from a peer of the majority by snapshot.
+    func checkMajority(commit: Commit, parts: [Contribution]) {
+        guard case .training = phase, state == .training else { return }
+        // The newest base we still know our own digest for.
+        guard let base = parts.map(\.base).filter({ core.digest(after: $0) != nil }).max(), let mine = core.digest(after: base) else { return }
+        let others = parts.filter { $0.base == base && $0.id.origin != me }.map { (peer: $0.id.origin, digest: $0.baseDigest) }
+        guard let majority = Self.majorityVote(me: me, mine: mine, others: others) else { return }
+        repairs += 1
+        log(["event": "diverged", "step": commit.step, "base": base, "mine": ParameterDigest.hex(mine),
+             "majority": ParameterDigest.hex(majority.digest), "majority_peers": majority.peers.map { peerIDs[$0] }])
+        beginCatchUp(donor: majority.peers.min()!, snapshot: true, reason: "digest differs from the majority")
+    }
+
+    /// Pure: nil when `mine` is the majority digest (ties: the group holding the lowest index);
+    /// otherwise the majority's digest and peers. Needs at least one other report.
+    public static func majorityVote(me: Int, mine: UInt64, others: [(peer: Int, digest: UInt64)]) -> (digest: UInt64, peers: [Int])? {
+        guard !others.isEmpty else { return nil }
+        var groups: [UInt64: Set<Int>] = [:]
+        for o in others { groups[o.digest, default: []].insert(o.peer) }
+        groups[mine, default: []].insert(me)
+        let best = groups.max { a, b in
+            a.value.count != b.value.count ? a.value.count < b.value.count : a.value.min()! > b.value.min()!
+        }!
+        return best.key == mine ? nil : (best.key, best.value.sorted())
     }
 }

@@ -7,7 +7,10 @@ import Tensors
 public struct PeerOptions: Sendable {
     public var steps: Int
     public var membership: MembershipConfig
+    /// How long the proposer waits for the pace set's contributions.
     public var deadline: TrainingRound<[UInt8]>.Deadline
+    /// Pipeline depth: compute step s+D+1's contribution while steps up to s+D travel (0: none).
+    public var overlap: Int
     /// How long to wait at start for every peer to be heard before training with whoever is there.
     public var startupGrace: Double
     /// Poll granularity of the loop (seconds).
@@ -18,18 +21,26 @@ public struct PeerOptions: Sendable {
     public var snapshotChunk: Int
     /// Give up on a silent donor after this long and ask another (seconds).
     public var catchUpTimeout: Double
+    /// After the last step: how long at most to stay, serving late peers and collecting the
+    /// others' final digests (seconds).
+    public var finalLinger: Double
+    /// A contribution not committed within this many steps of its tag is dropped.
+    public var maxStale: Int
 
     public init(steps: Int, membership: MembershipConfig, deadline: TrainingRound<[UInt8]>.Deadline,
-                startupGrace: Double = 20, tick: Double = 0.02, replaySteps: Int = 64, snapshotChunk: Int = 256 << 10,
-                catchUpTimeout: Double? = nil) {
+                overlap: Int = 0, startupGrace: Double = 20, tick: Double = 0.02, replaySteps: Int = 64,
+                snapshotChunk: Int = 256 << 10, catchUpTimeout: Double? = nil, finalLinger: Double? = nil, maxStale: Int = 32) {
         self.steps = steps
         self.membership = membership
         self.deadline = deadline
+        self.overlap = max(0, overlap)
         self.startupGrace = startupGrace
         self.tick = tick
         self.replaySteps = replaySteps
         self.snapshotChunk = snapshotChunk
         self.catchUpTimeout = catchUpTimeout ?? 2 * membership.deadAfter
+        self.finalLinger = finalLinger ?? max(5, 4 * membership.deadAfter)
+        self.maxStale = maxStale
     }
 }
 
@@ -44,79 +55,136 @@ public enum PeerError: Error, CustomStringConvertible {
     }
 }
 
-/// The shell of one peer: owns its transport, clock and log files, runs the pure state machines
-/// (`Membership`, `TrainingRound`) and the engine. One instance per process, driven from one thread.
+/// How a run ended for this peer, judged from the final digests the peers reported.
+public enum FinalOutcome: Sendable, Equatable, CustomStringConvertible {
+    /// A majority of the topology's peers (this one included) ended on this digest.
+    case agreed(digest: UInt64, peers: [Int])
+    /// Another group of peers ended on a different final digest and this one is not the majority.
+    case disagreed(mine: UInt64, majority: UInt64, majorityPeers: [Int])
+    /// Too few peers reported a final digest to call it one model (this one may have trained alone).
+    case unconfirmed(mine: UInt64, confirmedBy: [Int], needed: Int)
+    /// The others finished and left before this peer could reach their final state.
+    case unreached(step: Int, finalDigest: UInt64?, finishedPeers: [Int])
+    /// Stopped early (signal); the run is not over.
+    case stopped(step: Int)
+
+    public var isSuccess: Bool {
+        switch self {
+        case .agreed, .stopped: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .agreed(let d, let p): return "final digest \(ParameterDigest.hex(d)) agreed by \(p.count) peer(s)"
+        case .disagreed(let m, let j, let p):
+            return "final digests disagree: this peer ended on \(ParameterDigest.hex(m)), \(p.count) peer(s) on \(ParameterDigest.hex(j)); restart this peer to repair it from the majority, or copy their final checkpoint"
+        case .unconfirmed(let m, let by, let n):
+            return "final digest \(ParameterDigest.hex(m)) was confirmed by \(by.count) peer(s), \(n) needed: this peer may have trained on alone; compare digests with `murmur status` before using its parameters"
+        case .unreached(let s, let d, let p):
+            return "the other peers finished and left (\(p.count) of them\(d.map { ", final digest \(ParameterDigest.hex($0))" } ?? "")) while this peer was at step \(s); copy a final checkpoint from one of them, or start them again with this peer running"
+        case .stopped(let s): return "stopped at step \(s) by request"
+        }
+    }
+}
+
+/// The shell of one peer: owns its transport, worker, clock and log files, and interprets the
+/// directives of the pure cores (`PeerProtocol` for rounds, `Membership` for liveness).
 ///
-/// Life of a peer: **joining** (heartbeat until everyone is heard) → **catching up** when others
-/// are ahead (log replay from a donor, or a chunked snapshot when the gap is larger than what
-/// donors retain) → **observing** (applying live steps without contributing, until the others
-/// have seen it back) → **training** → **leaving** (BYE). A peer that falls behind or whose
-/// digest disagrees with the majority goes back to catching up.
+/// Threads: `poll`/`run` on one loop thread, which receives, heartbeats, proposes and serves
+/// catch-up; the engine runs only inside `StepWorker` jobs, so a long forward/backward never holds
+/// up liveness or serving (DESIGN §3). The shell never touches the engine outside a job: the digest
+/// it reports is the one the last job returned.
+///
+/// Life of a peer: **joining** (heartbeat until everyone is heard; catch up at once when a live
+/// peer is ahead) → **catching up** (log replay or a chunked snapshot) → **training** (contribute
+/// when ready, apply every commit) → **finishing** (after the last step: serve late peers,
+/// collect the final digests) → **leaving** (BYE).
 public final class PeerNode {
     public let me: Int
     public let runID: UInt64
     public let peerIDs: [String]
     let transport: any Transport
     let engine: any StepEngine
+    let worker: any StepWorker
     let options: PeerOptions
     let clock: () -> Double
     public let incarnation: UInt32
 
     var membership: Membership
-    var round: TrainingRound<[UInt8]>
+    var core: PeerProtocol
     var replayLog: ReplayLog
     var sequence: UInt64 = 0
     var lastLoss: Float = .nan
-    public internal(set) var lastApplied: Int = -1
     var state: PeerState = .joining
     var bytesOut: UInt64 = 0
     var bytesIn: UInt64 = 0
     var invalidBodies = 0
-    /// Own digest before each recent step (the parameters after step-1), for the majority check.
-    var digestBefore: [Int: UInt64] = [:]
+    /// Digest of the parameters after the last job that changed them (the loop never reads the engine).
+    public internal(set) var digest: UInt64 = 0
     /// Counters for tests and the summary.
     public internal(set) var repairs = 0
     public internal(set) var replayedSteps = 0
     public internal(set) var snapshotsLoaded = 0
+    /// Steps this peer applied while it heard nobody (the failsafe), for the summary.
+    public internal(set) var stepsAlone = 0
     let rounds: JSONLWriter
     let heartbeats: JSONLWriter
     /// Set from a signal handler's thread to ask the loop to stop after the current step.
     public let stopRequested = ManagedFlag()
-    /// Called after every applied step (the shell checkpoints from here).
+    /// Called on the worker after every applied step (the shell checkpoints and validates from
+    /// here; it may use the engine).
     public var onApplied: ((Int) -> Void)?
-    /// Called once when the peer has heard nobody for longer than the dead timeout (failsafe).
+    /// Called on the worker once when the peer has heard nobody for longer than the dead timeout.
     public var onIsolated: (() -> Void)?
+    /// How the run ended (set when the peer leaves).
+    public internal(set) var outcome: FinalOutcome?
 
-    /// Where the loop is.
+    /// Where the loop is: the one phase enum of the shell.
     public enum Phase: Sendable, Equatable {
-        /// Heartbeating until every peer is heard and reports `training` (or the grace ends).
         case joining(since: Double)
         /// Fetching missed steps from `donor` (replay or snapshot).
         case catchingUp(donor: Int, since: Double)
-        /// Applying live steps without contributing, until the others' UPDATEs show they expect it.
-        case observing
-        /// Running steps.
         case training
+        /// The last step is applied: serving late peers and collecting the final digests.
+        case finishing(since: Double)
         /// Sent BYE; lingering briefly so it leaves before the sockets close.
         case leaving(until: Double)
         case done
     }
 
     public internal(set) var phase: Phase = .done
-    /// Next step to compute.
-    public internal(set) var nextStep = 0
-    var snapshotChunks: [Int: [UInt8]] = [:]
-    /// Snapshot transfers this peer serves as a donor, by requester (one each, replaced by a new request).
-    var outgoingSnapshots: [Int: SnapshotTransfer] = [:]
+    public var lastApplied: Int { core.lastApplied }
+    /// Next step to apply.
+    public var nextStep: Int { core.lastApplied + 1 }
     var isolatedReported = false
     var triedDonors: Set<Int> = []
+    var workError: PeerError?
+    /// What a pending apply job is applying (for its log line and the replay log).
+    var pendingApplies: [Int: (Commit, [Contribution])] = [:]
+    /// Replayed steps handed to the worker, recorded in the replay log once applied.
+    var pendingReplays: [Int: [(peer: Int, body: [UInt8])]] = [:]
+    /// Catch-up requester state.
+    var catchUp = CatchUpState()
+    /// Donor state: transfers under credit, requesters waiting for a snapshot job, the cached one.
+    var outgoingSnapshots: [Int: SnapshotTransfer] = [:]
+    var snapshotWaiters: [Int: ReplyRoute] = [:]
+    var snapshotJobPending = false
+    var cachedSnapshot: (step: Int, bytes: [UInt8], digest: UInt64)?
+    /// Rate limit of per-message warnings (refused frames): one line per kind and second.
+    var lastWarned: [String: Double] = [:]
+    /// The step the engine will be at once every submitted job has run (read and written only
+    /// inside jobs, i.e. on the worker).
+    let engineStep = StepBox()
 
     /// - Parameters:
+    ///   - worker: where engine jobs run (default: a dedicated thread).
     ///   - clock: monotonic seconds (injected so tests can drive time).
     ///   - runDirectory: where rounds.jsonl and heartbeats.jsonl go (nil: no files).
     public init(me: Int, runID: UInt64, peerIDs: [String], incarnation: UInt32, transport: any Transport,
                 engine: any StepEngine, options: PeerOptions, runDirectory: URL?,
-                clock: @escaping () -> Double) throws {
+                worker: (any StepWorker)? = nil, clock: @escaping () -> Double) throws {
         self.me = me
         self.runID = runID
         self.peerIDs = peerIDs
@@ -125,19 +193,29 @@ public final class PeerNode {
         self.engine = engine
         self.options = options
         self.clock = clock
+        let t = transport
+        self.worker = worker ?? ThreadStepWorker(name: "murmur.worker.\(peerIDs[me])", wake: { t.wake() })
         membership = Membership(me: me, peers: Array(peerIDs.indices), config: options.membership)
-        round = TrainingRound(me: me, deadline: options.deadline)
+        core = PeerProtocol(me: me, incarnation: incarnation, peerCount: peerIDs.count, config: Self.coreConfig(options),
+                            lastApplied: -1, digest: 0)
         replayLog = ReplayLog(capacity: options.replaySteps)
         rounds = try JSONLWriter(url: runDirectory?.appendingPathComponent("rounds.jsonl"))
         heartbeats = try JSONLWriter(url: runDirectory?.appendingPathComponent("heartbeats.jsonl"))
     }
 
+    static func coreConfig(_ o: PeerOptions) -> PeerProtocol.Config {
+        PeerProtocol.Config(steps: o.steps, overlap: o.overlap, deadline: o.deadline, maxStale: o.maxStale,
+                            missingTimeout: max(0.5, o.membership.suspectAfter), maxAhead: max(64, o.replaySteps))
+    }
+
     /// Opens the transport and starts joining at `firstStep` (a restored checkpoint's step).
+    /// Reads the engine once, before any job runs.
     public func start(firstStep: Int = 0) throws {
         try transport.start()
-        nextStep = firstStep
-        lastApplied = firstStep - 1
-        round.reset(lastApplied: lastApplied)
+        digest = engine.digest()
+        engineStep.value = firstStep - 1
+        core = PeerProtocol(me: me, incarnation: incarnation, peerCount: peerIDs.count, config: Self.coreConfig(options),
+                            lastApplied: firstStep - 1, digest: digest)
         phase = .joining(since: clock())
         state = .joining
         sendHeartbeat(now: clock())
@@ -147,88 +225,108 @@ public final class PeerNode {
     @discardableResult
     public func run(firstStep: Int = 0) throws -> UInt64 {
         try start(firstStep: firstStep)
-        defer { if phase != .done { transport.stop(); phase = .done } }
+        defer {
+            if phase != .done { transport.stop(); phase = .done }
+            worker.shutdown()
+        }
         while try poll(wait: options.tick) {}
-        return engine.digest()
+        return digest
     }
 
-    /// One turn of the loop: handles what arrived (waiting up to `wait` seconds for it), advances
-    /// the phase, computes and publishes the next step when its turn comes. Returns false once done.
+    /// One turn of the loop: takes finished jobs, handles what arrived (waiting up to `wait`
+    /// seconds for it), advances the phase and the round core. Returns false once done.
     /// Deterministic tests call it with `wait: 0` on every node in turn under a manual clock.
     @discardableResult
     public func poll(wait: Double) throws -> Bool {
+        if phase == .done { return false }
+        takeResults()
+        var timeout = wait
+        if let d = core.secondsUntilDeadline(now: clock()) { timeout = min(timeout, d) }
+        if let due = worker.nextDue(now: clock()) { timeout = min(timeout, max(0, due - clock())) }
+        pump(timeout: timeout)
+        takeResults()
+        if let e = workError { workError = nil; throw e }
+        let now = clock()
         switch phase {
         case .done:
             return false
         case .joining(let since):
-            pump(timeout: wait)
-            guard case .joining = phase else { return true }
-            let others = peerIDs.count - 1
-            let heard = membership.alivePeers.count
-            if heard == others || clock() - since >= options.startupGrace {
-                if let donor = donorAhead() {
-                    beginCatchUp(donor: donor, snapshot: false, reason: "others are ahead")
-                } else {
-                    if state == .joining { state = .training; sendHeartbeat(now: clock()) }
-                    let everyoneReady = everyoneHearsMe
-                        && membership.records.values.allSatisfy { $0.last?.state == .training || $0.status != .alive }
-                    if everyoneReady || clock() - since >= options.startupGrace { phase = .training }
-                }
+            if let donor = donorAhead() {
+                beginCatchUp(donor: donor, snapshot: false, reason: "others are ahead")
+            } else if (membership.alivePeers.count == peerIDs.count - 1 && everyoneHearsMe) || now - since >= options.startupGrace {
+                // Everyone must hear us first: an UPDATE published before a subscriber's link is
+                // up is lost (pub/sub's slow joiner), and the proposer would wait out its deadline.
+                enterTraining(reason: "joined")
             }
         case .catchingUp(let donor, let since):
-            pump(timeout: wait)
-            if case .catchingUp = phase, clock() - since >= options.catchUpTimeout || membership.status(of: donor) == .dead
-                || membership.status(of: donor) == .left {
+            if now - since >= options.catchUpTimeout || membership.status(of: donor) == .dead || membership.status(of: donor) == .left {
                 log(["event": "catchup", "result": "donor silent", "donor": peerIDs[donor]])
                 triedDonors.insert(donor)
-                if let next = donorAhead(excluding: triedDonors) ?? donorAhead() {
-                    beginCatchUp(donor: next, snapshot: false, reason: "previous donor silent")
+                if let next = donorAhead(excluding: triedDonors) {
+                    beginCatchUp(donor: next, snapshot: catchUp.snapshot, reason: "previous donor silent")
                 } else {
-                    enterObserving()
+                    enterTraining(reason: "no donor answered")
                 }
             }
-        case .observing:
-            // Leaves for .training only by joining a round whose other contributors expect us
-            // (`joinOpenRound`, `beginStep`): then all of them wait for our contribution.
-            try trainingTurn(wait: wait, contributing: false)
         case .training:
-            try trainingTurn(wait: wait, contributing: true)
+            if stopRequested.value {
+                beginLeaving(outcome: .stopped(step: lastApplied))
+            } else if core.finished && worker.pending == 0 {
+                phase = .finishing(since: now)
+                log(["event": "finished", "step": lastApplied, "digest": ParameterDigest.hex(digest)])
+                sendHeartbeat(now: now)
+            } else if let unreached = othersFinishedWithoutMe() {
+                beginLeaving(outcome: unreached)
+            }
+        case .finishing(let since):
+            if stopRequested.value || now - since >= options.finalLinger || (now - since >= 2 * options.membership.heartbeatInterval && everyoneSettled) {
+                beginLeaving(outcome: finalOutcome())
+            }
         case .leaving(let until):
-            pump(timeout: wait)
-            if clock() >= until { transport.stop(); phase = .done; return false }
+            if now >= until {
+                transport.stop()
+                phase = .done
+                return false
+            }
         }
+        updateView(now: now)
+        handle(core.onTick(now: now))
         checkIsolation()
         return true
     }
 
-    func trainingTurn(wait: Double, contributing: Bool) throws {
-        if stopRequested.value || nextStep >= options.steps {
-            if round.openStep == nil { beginLeaving(); return }
-        }
-        if round.openStep == nil && lastApplied == nextStep - 1 && nextStep < options.steps && !stopRequested.value {
-            try beginStep(nextStep, contributing: contributing)
-        }
-        let timeout = min(wait, round.secondsUntilDeadline(now: clock()) ?? wait)
-        pump(timeout: timeout)
-        handle(round.onTick(now: clock()))
-        if let e = applyError { applyError = nil; throw e }
-        // Contributions two or more steps ahead of ours: the others went on without us. An
-        // observer too, once its round has been open for the suspicion time: it missed that
-        // round's UPDATEs (sent while it installed a snapshot) and would otherwise wait out
-        // max_deadline while the trainers time out waiting for it, step after step (30 s measured
-        // after a healed partition on 10 Mbit/s links).
-        let behind: Bool
-        switch phase {
-        case .training: behind = true
-        case .observing: behind = (round.secondsOpen(now: clock()) ?? 0) >= options.membership.suspectAfter
-        default: behind = false
-        }
-        if behind, round.hasBuffered(atOrAfter: nextStep + 2), let donor = donorAhead() {
-            beginCatchUp(donor: donor, snapshot: false, reason: "fell behind")
-        }
+    /// Starts (or resumes) contributing and following commits.
+    func enterTraining(reason: String) {
+        triedDonors = []
+        let wasIsolated = state == .isolated
+        state = isolatedReported ? .isolated : .training
+        phase = .training
+        if !wasIsolated { log(["event": "training", "step": lastApplied, "reason": reason]) }
+        sendHeartbeat(now: clock())
+        updateView(now: clock())
     }
 
-    func beginLeaving() {
+    /// Tells the core who may propose and whether we take part.
+    func updateView(now: Double) {
+        let active: Bool
+        switch phase {
+        case .training, .finishing: active = true
+        default: active = false
+        }
+        // Candidates: peers alive or merely suspect that train, or are still joining (a joining
+        // peer of lower index is waited for, so that a fresh cluster agrees on one proposer).
+        let trainers = Set(membership.reachablePeers.filter { p in
+            guard let s = membership.records[p]?.last?.state else { return false }
+            return s == .training || s == .joining
+        })
+        let v = PeerProtocol.View(trainers: state == .isolated ? [] : trainers, active: active)
+        if v != core.view { handle(core.setView(v, now: now)) }
+    }
+
+    func beginLeaving(outcome: FinalOutcome) {
+        self.outcome = outcome
+        log(["event": "outcome", "success": outcome.isSuccess, "detail": outcome.description, "step": lastApplied,
+             "digest": ParameterDigest.hex(digest)])
         state = .leaving
         sendHeartbeat(now: clock())
         publish(kind: .bye, step: UInt64(max(0, lastApplied)), body: [])
@@ -236,126 +334,52 @@ public final class PeerNode {
         phase = .leaving(until: clock() + 0.2)
     }
 
-    func beginStep(_ step: Int, contributing: Bool) throws {
-        // Observers are expected too: they join as soon as every trainer lists them.
-        let expected = Set(membership.reachablePeers.filter { isTraining($0) || isObserving($0) })
-        nextStep = step + 1
-        digestBefore[step] = engine.digest()
-        digestBefore = digestBefore.filter { $0.key > step - 8 }
-        // An observer joins a step only when every peer it waits for has published and all of them
-        // expect it: then they all wait for its contribution and all apply the same set.
-        let buffered = round.buffered(step: step)
-        let trainers = expected.filter(isTraining)
-        let expectedByOthers = !trainers.isEmpty && trainers.allSatisfy { p in buffered[p].map(listsMe) ?? false }
-        if contributing || expectedByOthers {
-            if !contributing { phase = .training; state = .training }
-            handle(round.open(step: step, expected: expected, now: clock()))
-            try contributeOwn(step)
-        } else {
-            handle(round.open(step: step, expected: expected, now: clock(), contributing: false))
+    /// Whether every alive peer reports hearing us (so our UPDATEs will reach them).
+    var everyoneHearsMe: Bool {
+        membership.alivePeers.allSatisfy { membership.records[$0]?.last?.hears(me) ?? false }
+    }
+
+    /// Every other peer has finished, left or is dead: nobody needs us to linger.
+    var everyoneSettled: Bool {
+        membership.records.allSatisfy { _, r in
+            r.status == .dead || r.status == .left || r.status == .unknown || (r.last.map { Int64(core.config.steps - 1) <= $0.lastAppliedStep } ?? false)
         }
     }
 
-    /// Computes, publishes and counts this peer's contribution to the open round `step`.
-    func contributeOwn(_ step: Int) throws {
-        let (body, loss): ([UInt8], Float)
-        do { (body, loss) = try engine.contribute(step: step) } catch { throw PeerError.engine(step: step, underlying: error) }
-        lastLoss = loss
-        let full = CatchUpWire.joinUpdate(digest: digestBefore[step] ?? engine.digest(),
-                                          expected: CatchUpWire.bitmap(round.expected), payload: body)
-        publish(kind: .update, step: UInt64(step), body: full)
-        handle(round.onContribution(peer: me, step: step, full, now: clock()))
+    /// The others reported the last step and left, and none of them is here to serve us: we would
+    /// only train alone.
+    func othersFinishedWithoutMe() -> FinalOutcome? {
+        guard peerIDs.count > 1, !core.finished else { return nil }
+        let finished = membership.records.filter { _, r in (r.last?.lastAppliedStep ?? -1) >= Int64(core.config.steps - 1) }
+        guard !finished.isEmpty else { return nil }
+        let anyoneHere = membership.records.contains { _, r in r.status == .alive || r.status == .suspect }
+        guard !anyoneHere else { return nil }
+        let digests = Dictionary(grouping: finished.compactMap { $0.value.last?.digest }, by: { $0 })
+        let best = digests.max { $0.value.count < $1.value.count }?.key
+        return .unreached(step: lastApplied, finalDigest: best, finishedPeers: finished.keys.sorted())
     }
 
-    func isTraining(_ p: Int) -> Bool {
-        let s = membership.records[p]?.last?.state
-        return s == .training || s == .isolated
-    }
-    func isTrainingOnly(_ p: Int) -> Bool { membership.records[p]?.last?.state == .training }
-    func isObserving(_ p: Int) -> Bool { membership.records[p]?.last?.state == .observing }
-
-    /// Whether an UPDATE body says its sender expects us at that step.
-    func listsMe(_ body: [UInt8]) -> Bool {
-        guard let split = try? CatchUpWire.splitUpdate(body) else { return false }
-        return CatchUpWire.contains(split.expected, me)
+    /// The final vote: my final digest against what the others reported for the last step.
+    func finalOutcome() -> FinalOutcome {
+        let last = Int64(core.config.steps - 1)
+        var reports: [(peer: Int, digest: UInt64)] = [(me, digest)]
+        for (p, r) in membership.records { if let hb = r.last, hb.lastAppliedStep == last { reports.append((p, hb.digest)) } }
+        return Self.finalVote(me: me, reports: reports, peerCount: peerIDs.count)
     }
 
-    /// While observing: the others expect us at the open round after all, so contribute to it.
-    func joinOpenRound() throws {
-        guard let step = round.openStep, case .observing = phase else { return }
-        round.join()
-        phase = .training
-        state = .training
-        log(["event": "joined", "step": step])
-        try contributeOwn(step)
-    }
-
-    var applyError: PeerError?
-    var lateLogged = 0
-
-    /// Carries out round directives.
-    func handle(_ directives: [TrainingRound<[UInt8]>.Directive]) {
-        for d in directives {
-            guard case .apply(let s, let contributions, let missing, let waited, let timedOut) = d else { continue }
-            var payloads: [(peer: Int, body: [UInt8])] = []
-            var digests: [(peer: Int, digest: UInt64)] = []
-            for c in contributions {
-                guard let split = try? CatchUpWire.splitUpdate(c.value) else { continue }
-                _ = split.expected
-                payloads.append((c.peer, split.payload))
-                digests.append((c.peer, split.digest))
-            }
-            do { try engine.apply(step: s, contributions: payloads) } catch {
-                applyError = .engine(step: s, underlying: error)
-            }
-            replayLog.record(step: s, payloads)
-            lastApplied = s
-            let digest = engine.digest()
-            let late = round.lateDropped - lateLogged
-            lateLogged = round.lateDropped
-            let ms = wallMillis()
-            rounds.write([
-                "t": rfc3339(millis: ms), "late": late, "deadline_ms": Int(round.currentDeadlineSeconds * 1000),
-                "step": s, "digest": ParameterDigest.hex(digest), "loss": jsonNumber(lastLoss),
-                "contributors": contributions.map { peerIDs[$0.peer] }, "missing": missing.map { peerIDs[$0] },
-                "bytes_out": contributions.first { $0.peer == me }?.value.count ?? 0,
-                "bytes_in": contributions.filter { $0.peer != me }.reduce(0) { $0 + $1.value.count },
-                "bytes_reference": engine.referenceBytesPerContribution, "bytes_dense": engine.denseBytesPerContribution,
-                "waited_ms": Int(waited * 1000), "timed_out": timedOut, "late_dropped": round.lateDropped,
-                "invalid_bodies": invalidBodies, "time_ms": ms, "peer": peerIDs[me], "phase": phaseName,
-            ])
-            onApplied?(s)
-            checkMajority(step: s, digests: digests)
-        }
-    }
-
-    var phaseName: String {
-        switch phase {
-        case .joining: "joining"
-        case .catchingUp: "catching-up"
-        case .observing: "observing"
-        case .training: "training"
-        case .leaving: "leaving"
-        case .done: "done"
-        }
-    }
-
-    /// Compares the digests the contributors had before step `s` with ours; if ours is in the
-    /// minority (ties: the group holding the lowest peer index wins), we diverged and repair from a
-    /// peer of the majority by snapshot.
-    func checkMajority(step s: Int, digests: [(peer: Int, digest: UInt64)]) {
-        guard let mine = digestBefore[s], digests.count >= 2 else { return }
+    /// Pure: the outcome from the final digests reported (own included). A majority of the
+    /// topology's peers must share my digest; a larger group on another digest means I diverged.
+    public static func finalVote(me: Int, reports: [(peer: Int, digest: UInt64)], peerCount: Int) -> FinalOutcome {
+        let mine = reports.first { $0.peer == me }?.digest ?? 0
         var groups: [UInt64: [Int]] = [:]
-        for d in digests where d.peer != me { groups[d.digest, default: []].append(d.peer) }
-        groups[mine, default: []].append(me)
-        let best = groups.max { a, b in
-            a.value.count != b.value.count ? a.value.count < b.value.count : a.value.min()! > b.value.min()!
-        }!
-        guard best.key != mine, case .training = phase else { return }
-        repairs += 1
-        log(["event": "diverged", "step": s, "mine": ParameterDigest.hex(mine), "majority": ParameterDigest.hex(best.key),
-             "majority_peers": best.value.map { peerIDs[$0] }])
-        beginCatchUp(donor: best.value.min()!, snapshot: true, reason: "digest differs from the majority")
+        for r in reports { groups[r.digest, default: []].append(r.peer) }
+        let needed = peerCount / 2 + 1
+        let myGroup = (groups[mine] ?? []).sorted()
+        if myGroup.count >= needed { return .agreed(digest: mine, peers: myGroup) }
+        if let (d, peers) = groups.filter({ $0.key != mine }).max(by: { $0.value.count < $1.value.count }), peers.count > myGroup.count {
+            return .disagreed(mine: mine, majority: d, majorityPeers: peers.sorted())
+        }
+        return .unconfirmed(mine: mine, confirmedBy: myGroup, needed: needed)
     }
 
     func checkIsolation() {
@@ -366,25 +390,30 @@ public final class PeerNode {
                 // Keep training alone: gradients pile up in the residual; the majority check repairs
                 // the parameters when the others are heard again.
                 if state == .training { state = .isolated }
-                log(["event": "isolated", "silence_s": silent])
-                onIsolated?()
+                log(["event": "isolated", "silence_s": silent, "step": lastApplied])
+                if let onIsolated { worker.submit(WorkJob(.other) { onIsolated(); return .done }, now: clock()) }
+                updateView(now: clock())
             }
         } else {
             if isolatedReported && state == .isolated {
                 // The partition healed: what we trained alone is ours only. Adopt the majority's
                 // parameters (our residual keeps what we learned, and flows out from here).
-                log(["event": "reconnected"])
-                if let donor = membership.alivePeers.filter(isTrainingOnly).min() {
+                log(["event": "reconnected", "steps_alone": stepsAlone])
+                isolatedReported = false
+                core.resetProposer()
+                if let donor = membership.alivePeers.filter({ membership.records[$0]?.last?.state == .training }).min() {
                     beginCatchUp(donor: donor, snapshot: true, reason: "partition healed")
                 } else {
                     state = .training
                 }
+                updateView(now: clock())
             }
             isolatedReported = false
         }
     }
 
     /// Adds an event line (checkpoint written, checkpoint skipped…) to heartbeats.jsonl.
+    /// Safe from the worker (the writer is locked).
     public func note(_ fields: [String: Any]) { log(fields) }
 
     /// One line of heartbeats.jsonl (fields in docs/LOGS.md): `peer` is always the peer writing the
@@ -396,6 +425,25 @@ public final class PeerNode {
         f["t"] = rfc3339(millis: ms)
         f["time_ms"] = ms
         heartbeats.write(f)
+    }
+
+    /// A warning about something another peer sent, at most once per `key` and second.
+    func warnLimited(_ key: String, _ fields: [String: Any]) {
+        let now = clock()
+        if let t = lastWarned[key], now - t < 1 { return }
+        lastWarned[key] = now
+        log(fields)
+    }
+
+    var phaseName: String {
+        switch phase {
+        case .joining: "joining"
+        case .catchingUp: "catching-up"
+        case .training: state == .isolated ? "isolated" : "training"
+        case .finishing: "finishing"
+        case .leaving: "leaving"
+        case .done: "done"
+        }
     }
 }
 
@@ -409,6 +457,12 @@ public final class ManagedFlag: @unchecked Sendable {
     public func set() { lock.lock(); flag = true; lock.unlock() }
 }
 
+/// An integer owned by the worker's jobs.
+final class StepBox: @unchecked Sendable {
+    // Only read and written inside jobs (one at a time, on the worker), or before the first job.
+    var value = -1
+}
+
 /// A snapshot being sent to one requester under credit flow control.
 struct SnapshotTransfer {
     var route: ReplyRoute
@@ -420,4 +474,17 @@ struct SnapshotTransfer {
     /// The donor's step and digest when the snapshot was taken (the end marker reports these).
     var step: Int
     var digest: UInt64
+}
+
+/// What a catch-up requester keeps while a transfer runs.
+struct CatchUpState {
+    var snapshot = false
+    /// Next replayed step expected.
+    var nextReplay = 0
+    var chunks: [Int: [UInt8]] = [:]
+    var chunkCount = 0
+    var chunkBytes = 0
+    /// The end marker, once it arrived and the jobs it depends on are still running.
+    var pendingEnd: (donor: Int, step: Int, digest: UInt64, mode: CatchUpWire.EndMode)?
+    var failed = false
 }

@@ -2,8 +2,10 @@ import Foundation
 
 /// Appends JSON lines to a file (rounds.jsonl, heartbeats.jsonl). Each line is written with one
 /// `write` call and flushed, so a reader (`murmur status`, `murmur logs --follow`) never sees half a
-/// line unless the process dies inside that call. Not thread-safe; one writer per file.
-public final class JSONLWriter {
+/// line unless the process dies inside that call. Thread-safe: the loop and the worker both log.
+public final class JSONLWriter: @unchecked Sendable {
+    // @unchecked: `handle` is only written to with `lock` held.
+    private let lock = NSLock()
     private let handle: FileHandle?
     public let url: URL?
 
@@ -27,7 +29,7 @@ public final class JSONLWriter {
         guard let handle else { return }
         guard var data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
         data.append(0x0A)
-        handle.write(data)
+        lock.withLock { handle.write(data) }
     }
 }
 

@@ -61,7 +61,7 @@ struct SimulatedCluster {
         nodes = try topology.peers.map { p in
             try PeerNode(me: Int(p.index), runID: 7, peerIDs: topology.peers.map(\.id), incarnation: 1,
                          transport: net.transport(for: p.index), engine: engines[Int(p.index)], options: opts,
-                         runDirectory: nil, clock: { clock.now })
+                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
         }
         self.clock = clock
     }

@@ -29,7 +29,7 @@ import TinyGPT
         let nodes = try (0..<2).map { p in
             try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
                          transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: opts,
-                         runDirectory: nil, clock: { clock.now })
+                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
         }
         // The attacker: a real payload to mutate, and one whose values are NaN.
         let attacker = network.transport(for: 2)
@@ -51,7 +51,7 @@ import TinyGPT
             try? attacker.publish(Envelope.make(kind: kind, runID: 7, origin: 2, incarnation: 1, step: step,
                                                 sequence: sequence, body: body))
         }
-        func prefixed(_ b: [UInt8]) -> [UInt8] { CatchUpWire.joinUpdate(digest: 0, expected: 0b111, payload: b) }
+        func prefixed(_ b: [UInt8]) -> [UInt8] { Contribution(id: ContributionID(origin: 2, incarnation: 1, tag: 0), base: -1, baseDigest: 0, payload: b).encodeBody() }
 
         for n in nodes { try n.start() }
         var sent = 0

@@ -22,7 +22,7 @@ import TinyGPT
         let corpus = try Corpus(bytes: text, source: "test", contextLength: 32)
         let config = try PeerSetup.modelConfig(topo)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("murmur-loop-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        print("LOOPDIR \(dir.path)"); defer { if ProcessInfo.processInfo.environment["KEEP_LOOP"] == nil { try? FileManager.default.removeItem(at: dir) } }
         var opts = PeerSetup.options(topo)
         opts.steps = steps
         opts.startupGrace = 20

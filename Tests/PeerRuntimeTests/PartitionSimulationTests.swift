@@ -20,7 +20,7 @@ import Testing
         let nodes = try (0..<3).map { p in
             try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
                          transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: options(steps: 3000),
-                         runDirectory: nil, clock: { clock.now })
+                         runDirectory: ProcessInfo.processInfo.environment["SIM_LOGDIR"].map { URL(fileURLWithPath: "\($0)/part\(seed)/p\(p)") }, worker: SimulatedStepWorker(), clock: { clock.now })
         }
         var isolatedFailsafe = 0
         nodes[2].onIsolated = { isolatedFailsafe += 1 }
@@ -55,7 +55,7 @@ import Testing
         func node(_ p: Int, _ inc: UInt32) throws -> PeerNode {
             try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: inc,
                          transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: opts,
-                         runDirectory: nil, clock: { clock.now })
+                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
         }
         var nodes = try (0..<4).map { try node($0, 1) }
         var checkpoint: [UInt8]?
