@@ -63,6 +63,25 @@ static inline long murmur_first_abs_above_avx2(const float *x, long n, float t) 
     return n;
 }
 
+/// max |x[i]| over i < n (0 for n = 0; NaNs are not propagated).
+__attribute__((target("avx2")))
+static inline float murmur_max_abs_avx2(const float *x, long n) {
+    const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m0 = _mm256_setzero_ps(), m1 = m0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_ps(m0, _mm256_and_ps(_mm256_loadu_ps(x + i), mask));
+        m1 = _mm256_max_ps(m1, _mm256_and_ps(_mm256_loadu_ps(x + i + 8), mask));
+    }
+    m0 = _mm256_max_ps(m0, m1);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m0), _mm256_extractf128_ps(m0, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    float r = _mm_cvtss_f32(h);
+    for (; i < n; i++) { float a = x[i] < 0 ? -x[i] : x[i]; if (a > r) r = a; }
+    return r;
+}
+
 /// out[h*ld + w] = (((0 + cols[0][h]*rows[0][w]) + cols[1][h]*rows[1][w]) + ...) over `terms` terms,
 /// for h < n1, w < n2: the sum of outer products col(g) ⊗ row(g), accumulated in g order with
 /// separate multiplies and adds (AVX only, no FMA: the same bits as the scalar loop).
@@ -106,6 +125,7 @@ static inline void murmur_momentum_avx2(float *r, const float *g, float decay, f
     (void)r; (void)g; (void)decay; (void)lr; (void)n;
 }
 static inline long murmur_first_abs_above_avx2(const float *x, long n, float t) { (void)x; (void)t; return n; }
+static inline float murmur_max_abs_avx2(const float *x, long n) { (void)x; (void)n; return 0; }
 static inline void murmur_rank_update_avx2(float *out, long ld, long n1, long n2, long terms,
                                            const float *const *cols, const float *const *rows) {
     (void)out; (void)ld; (void)n1; (void)n2; (void)terms; (void)cols; (void)rows;

@@ -77,10 +77,26 @@ public enum TopK {
                 siftDown(k, heapAbs, heapIdx)
             }
         }
+        // A floor no selected element can be below: the k-th largest of the row maxima (k rows
+        // hold an element at least that large, so anything smaller ranks below k others). Only
+        // elements at or above it are offered, in ascending index order as before, so the heap
+        // sees the same winners and ties; it just does far fewer insertions.
+        var skipBelowOrAt = -Float.infinity  // offer only |x| > this
+        if n1 >= k && k <= 64 {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n1) { rm in
+                for b in 0..<n1 { rm[b] = VectorKernels.maxAbs(base + b * ld, count: n2) }
+                let t0 = kthLargest(rm.baseAddress!, n1, k)
+                skipBelowOrAt = t0 > 0 ? t0.nextDown : -Float.infinity
+            }
+        }
         for b in 0..<n1 {
             let row = base + b * ld
             var d = 0
-            while d < n2 && filled < k { offer(abs(row[d]), b * n2 + d); d += 1 }
+            while d < n2 && filled < k {
+                d += VectorKernels.firstAbsAbove(row + d, count: n2 - d, skipBelowOrAt)
+                if d == n2 { break }
+                offer(abs(row[d]), b * n2 + d); d += 1
+            }
             // Once the heap is full almost every element loses to the root: skip straight to the
             // next one that beats it (the skipped ones would all have been rejected by `offer`).
             while d < n2 {
@@ -89,6 +105,22 @@ public enum TopK {
                 offer(abs(row[d]), b * n2 + d)
                 d += 1
             }
+        }
+    }
+
+    /// The k-th largest of `v[0..<n]` (1 ≤ k ≤ n), by insertion into a small descending list.
+    static func kthLargest(_ v: UnsafeMutablePointer<Float>, _ n: Int, _ k: Int) -> Float {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { top in
+            var count = 0
+            for i in 0..<n {
+                let x = v[i]
+                if count == k && x <= top[k - 1] { continue }
+                var j = count == k ? k - 1 : count
+                if count < k { count += 1 }
+                while j > 0 && top[j - 1] < x { top[j] = top[j - 1]; j -= 1 }
+                top[j] = x
+            }
+            return top[k - 1]
         }
     }
 

@@ -70,7 +70,7 @@ struct BenchCommand: ParsableCommand {
                 var adam: AdamW?
                 let res = try TrainBench.run(preset: preset, batchSize: batchSize, steps: steps, warmup: 3, threads: threads,
                                              blasThreads: blasThreads) { m in
-                    if adam == nil { adam = AdamW(layout: m.layout) }
+                    if adam == nil { adam = AdamW(layout: m.layout); adam!.threads = threads }
                     adam!.step(params: m.parameters, grads: UnsafeBufferPointer(m.gradients), lr: 1e-4)
                 }
                 print(String(format: "run %d: %.0f tokens/s (forward %.2f ms, backward %.2f ms, AdamW %.2f ms per step)",

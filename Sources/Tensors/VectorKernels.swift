@@ -35,6 +35,18 @@ public enum VectorKernels {
         return n
     }
 
+    /// `max |x[i]|` over `i < n` (0 when `n == 0`; for finite inputs).
+    public static func maxAbs(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        if avx2 { return murmur_max_abs_avx2(x, n) }
+        return referenceMaxAbs(x, count: n)
+    }
+
+    public static func referenceMaxAbs(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var m: Float = 0
+        for i in 0..<n { let a = abs(x[i]); if a > m { m = a } }
+        return m
+    }
+
     /// `out[h·ld + w] = Σ_g cols[g][h] · rows[g][w]` for `h < n1`, `w < n2`, accumulated from 0 in
     /// `g` order with separate multiplies and adds: `((0 + c0·r0) + c1·r1) + …`. Returns false
     /// (and writes nothing) when there is no vector path; the caller then runs its own loop.

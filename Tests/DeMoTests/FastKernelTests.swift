@@ -84,6 +84,34 @@ import Tensors
         #expect((0..<plan.count).filter { abs(got[$0] - want[$0]) > 1e-5 * scale }.isEmpty)
     }
 
+    /// Top-k with the row-maxima floor (chunks with at least k rows) against a brute-force sort by
+    /// (|v| descending, index ascending), with many ties, a constant chunk and signed zeros.
+    @Test(arguments: [1, 7, 32, 64])
+    func topKWithFloorMatchesBruteForce(k: Int) {
+        let shape = [128, 192]
+        var e = randomFloats(shape[0] * shape[1], seed: 123 + UInt64(k)).map { ($0 * 4).rounded() / 4 }
+        for r in 64..<128 { for c in 0..<64 { e[r * 192 + c] = r % 2 == 0 ? 0.5 : -0.5 } }  // one constant chunk
+        for c in 64..<128 { e[c] = -0.0 }
+        let plan = DeMoTensorPlan(name: "t", shape: shape, offset: 0, targetChunk: 64, topk: k)
+        var idx = [UInt32](repeating: 0, count: plan.sentCount), val = [Float](repeating: 0, count: plan.sentCount)
+        e.withUnsafeBufferPointer { ep in idx.withUnsafeMutableBufferPointer { ip in val.withUnsafeMutableBufferPointer { vp in
+            TopK.select(ep.baseAddress!, plan: plan, indices: ip.baseAddress!, values: vp.baseAddress!)
+        } } }
+        var c = 0, bad = 0
+        for y in 0..<plan.gridRows { for x in 0..<plan.gridCols {
+            var entries: [(Int, Float)] = []
+            for b in 0..<plan.chunkRows { for d in 0..<plan.chunkCols {
+                entries.append((b * plan.chunkCols + d, e[(y * plan.chunkRows + b) * plan.cols + x * plan.chunkCols + d]))
+            } }
+            let best = entries.sorted { abs($0.1) != abs($1.1) ? abs($0.1) > abs($1.1) : $0.0 < $1.0 }
+                .prefix(plan.k).sorted { $0.0 < $1.0 }
+            if Array(idx[(c * plan.k)..<((c + 1) * plan.k)]) != best.map({ UInt32($0.0) }) { bad += 1 }
+            if mismatches(Array(val[(c * plan.k)..<((c + 1) * plan.k)]), best.map(\.1)) != 0 { bad += 1 }
+            c += 1
+        } }
+        #expect(bad == 0)
+    }
+
     /// Preparing a tensor's bands on several threads gives the same payload and residual bits as
     /// on one, step after step.
     @Test(arguments: [DeMoValueFormat.f32, .bf16, .int8])

@@ -50,6 +50,16 @@ import Testing
         }
     }
 
+    @Test func maxAbsMatchesReference() {
+        let x = Self.floats(1000, seed: 6)
+        x.withUnsafeBufferPointer { p in
+            for (start, n) in [(0, 0), (0, 1), (3, 15), (0, 16), (5, 64), (0, 1000), (999, 1)] {
+                #expect(VectorKernels.maxAbs(p.baseAddress! + start, count: n).bitPattern
+                    == VectorKernels.referenceMaxAbs(p.baseAddress! + start, count: n).bitPattern, "\(start) \(n)")
+            }
+        }
+    }
+
     @Test func rankUpdateMatchesScalarOrder() {
         for (n1, n2, terms) in [(64, 64, 25), (3, 40, 1), (48, 35, 7), (1, 8, 0), (5, 33, 4)] {
             let colData = Self.floats(max(1, terms * n1), seed: 4), rowData = Self.floats(max(1, terms * n2), seed: 5)
