@@ -7,6 +7,7 @@
 #   scripts/weaklinks.sh [STEPS] [RATE] [DELAY_MS]       default: 300 10mbit 50
 #   ONLY="partition adamw-lr3e-3" scripts/weaklinks.sh … only those runs (adamw, adamw-lr3e-3, demo, demo-long, partition)
 #   NETLAB=name …                                        namespaces name-p0…, beside another lab
+#   OVERLAP=N …                                          round.overlap of every run (default 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-300}"; rate="${2:-10mbit}"; delay="${3:-50}"
@@ -22,7 +23,7 @@ model: { preset: tiny }
 data: { corpus: shakespeare, batch_size: 8 }
 optimizer: { kind: $2, lr: $3, topk: 32, chunk: 64, decay: 0.999, values: bf16, weight_decay: 0.0 }
 steps: $4
-round: { deadline: adaptive, max_deadline: 30s }
+round: { deadline: adaptive, max_deadline: 30s, overlap: ${OVERLAP:-0} }
 # Heartbeats share the PUB socket with UPDATEs: behind a 1.4 MB AdamW burst on a 10 Mbit/s link
 # they arrive > 1 s late, so the failure detector gets room (the same for both optimizers).
 heartbeat: { interval: 250ms, suspect_after: 4s, dead_after: 12s }

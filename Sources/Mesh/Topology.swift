@@ -23,8 +23,18 @@ public struct Topology: Sendable, Equatable {
     public var security: SecuritySpec
     /// Periodic validation during training (none unless `validation.every` is given).
     public var validation: ValidationSpec = ValidationSpec()
+    /// What a peer does when it hears nobody at start.
+    public var startup: StartupSpec = StartupSpec()
     /// Peers in file order; `peers[i].index == i`.
     public var peers: [PeerSpec]
+}
+
+/// `startup: { give_up_after: 10m }`: a peer that has heard none of the others by the end of the
+/// startup grace does not train alone (unless the topology has one peer or `murmur peer --alone`);
+/// it keeps waiting, says whom it waits for, and exits non-zero after `give_up_after`.
+public struct StartupSpec: Sendable, Equatable {
+    public var giveUpAfter: Duration
+    public init(giveUpAfter: Duration = .seconds(600)) { self.giveUpAfter = giveUpAfter }
 }
 
 /// `validation: { every: N, batches: B }`: each peer measures the validation loss on B fixed

@@ -7,7 +7,7 @@ import Yams
 /// `load(path:)`, which reads the file.
 public enum TopologyParser {
     static let rootKeys = ["run", "seed", "model", "data", "optimizer", "steps", "round",
-                           "heartbeat", "checkpoint", "security", "validation", "peers"]
+                           "heartbeat", "checkpoint", "security", "validation", "startup", "peers"]
     static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
     static let dataKeys = ["corpus", "batch_size", "file"]
     static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup"]
@@ -17,6 +17,7 @@ public enum TopologyParser {
     static let securityKeys = ["curve", "keys"]
     static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key", "netns", "listen"]
     static let validationKeys = ["every", "batches"]
+    static let startupKeys = ["give_up_after"]
 
     /// Reads the file at `path` and parses it; errors carry `path` as given.
     public static func load(path: String) throws(TopologyError) -> Topology {
@@ -57,10 +58,14 @@ public enum TopologyParser {
         let checkpoint = try parseCheckpoint(top.optionalMapping("checkpoint", allowed: checkpointKeys), run: run)
         let security = try parseSecurity(top.optionalMapping("security", allowed: securityKeys))
         let validation = try parseValidation(top.optionalMapping("validation", allowed: validationKeys))
+        let startupFields = try top.optionalMapping("startup", allowed: startupKeys)
+        var startup = StartupSpec()
+        if let f = startupFields, f.has("give_up_after") { startup.giveUpAfter = try f.duration("give_up_after") }
         let peers = try PeerListParser.parse(top, file: file)
-        let topology = Topology(file: file, run: run, seed: seed, model: model, data: data, optimizer: optimizer,
+        var topology = Topology(file: file, run: run, seed: seed, model: model, data: data, optimizer: optimizer,
                                 steps: steps, round: round, heartbeat: heartbeat, checkpoint: checkpoint,
                                 security: security, validation: validation, peers: peers)
+        topology.startup = startup
         try PeerListParser.checkReachable(topology, line: try top.node("peers").mark?.line)
         return topology
     }

@@ -120,6 +120,24 @@ public final class SimCluster {
 
     public func start() throws { for n in nodes { try n.start() } }
 
+    /// Starts only `peers`; the others count as never started (killed).
+    public func start(only peers: Set<Int>) throws {
+        for (p, n) in nodes.enumerated() {
+            if peers.contains(p) { try n.start() } else { killed.insert(p) }
+        }
+    }
+
+    /// Changes the options of a peer before it starts (e.g. `alone`).
+    public func setOptions(_ p: Int, _ change: (inout PeerOptions) -> Void) throws {
+        var o = options
+        change(&o)
+        let worker = workers[p]
+        let clock = self.clock
+        nodes[p] = try PeerNode(me: p, runID: 7, peerIDs: topology.peers.map(\.id), incarnation: UInt32(incarnations[p]),
+                                transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: o,
+                                runDirectory: nil, worker: worker, clock: { clock.now })
+    }
+
     /// Polls every running peer once; advances the network and the clock. False when every peer is done.
     @discardableResult
     public func step() throws -> Bool {

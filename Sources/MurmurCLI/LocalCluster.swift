@@ -40,7 +40,8 @@ final class LocalCluster {
         for (id, p) in processes where !p.isRunning {
             if let entry = again[id] {
                 if entry.isAlive { continue }
-                codes[id] = files.summary(id) != nil ? 0 : 1
+                // Exit 3: it ended on a model the majority did not confirm (PeerCommand).
+                codes[id] = files.summary(id).map { ($0["success"] as? Bool) == false ? 3 : 0 } ?? 1
             } else {
                 codes[id] = p.terminationStatus
             }
@@ -48,12 +49,17 @@ final class LocalCluster {
         return codes
     }
 
-    /// Signals every child still running, each checked against its recorded start time first.
+    /// Signals every child still running, and every peer `murmur rejoin` started in place of one
+    /// (it is not our child, but it belongs to this run: left running it would train alone),
+    /// each checked against its recorded start time first.
     func signalAll(_ sig: Int32) {
         for (id, p) in processes where p.isRunning {
             do { try (launched[id] ?? PeerPID(pid: p.processIdentifier, startTime: nil)).signal(sig, peer: id) } catch {
                 print("murmur up: \(error)")
             }
+        }
+        for (id, entry) in rejoined where entry.isAlive {
+            do { try entry.signal(sig, peer: id) } catch { print("murmur up: \(error)") }
         }
     }
 }

@@ -33,6 +33,7 @@ struct PeerCommand: ParsableCommand {
     @Option(help: "Override the topology's step count.") var steps: Int?
     @Flag(help: "Stop gracefully when the parent process (murmur up) goes away.") var watchParent = false
     @Option(help: "Validation batches measured at the end (0: none).") var evalBatches = 20
+    @Flag(help: "Train alone when no other peer is heard by the end of the startup grace (otherwise the peer waits, and gives up after startup.give_up_after).") var alone = false
 
     func run() throws {
         var topo: Topology
@@ -84,8 +85,10 @@ struct PeerCommand: ParsableCommand {
         }
         let incarnation = Self.bumpIncarnation(dir)
         let start = DispatchTime.now().uptimeNanoseconds
+        var peerOptions = PeerSetup.options(topo)
+        peerOptions.alone = alone
         let node = try PeerNode(me: Int(me), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: incarnation,
-                                transport: transport, engine: engine, options: PeerSetup.options(topo), runDirectory: dir,
+                                transport: transport, engine: engine, options: peerOptions, runDirectory: dir,
                                 clock: { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 })
         func save(_ step: Int, _ why: String) {
             do {
@@ -110,7 +113,10 @@ struct PeerCommand: ParsableCommand {
                            "ms": Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)])
             }
         }
-        node.onIsolated = { [unowned node] in save(node.lastApplied + 1, "failsafe: heard nobody for longer than the dead timeout") }
+        node.onIsolated = { step in save(step + 1, "failsafe: heard nobody for longer than the dead timeout") }
+        node.onWaiting = { who, seconds in
+            logger.warning("peer \(id): heard none of the other peers after \(Int(seconds)) s; waiting for \(who.joined(separator: ", ")) (not training alone; --alone would; giving up after \(Int(peerOptions.giveUpAfter)) s)")
+        }
         let stop = node.stopRequested
         let signals = SignalWatch { stop.set() }
         defer { signals.cancel() }

@@ -26,6 +26,12 @@ public struct PeerOptions: Sendable {
     public var finalLinger: Double
     /// A contribution not committed within this many steps of its tag is dropped.
     public var maxStale: Int
+    /// Train alone when nobody is heard by the end of the startup grace (`murmur peer --alone`).
+    public var alone = false
+    /// Without `alone`: give up (exit non-zero) after hearing nobody for this long (seconds).
+    public var giveUpAfter: Double = 600
+    /// Where each peer listens (`pub` endpoint), for the messages that name whom we wait for.
+    public var endpoints: [String] = []
 
     public init(steps: Int, membership: MembershipConfig, deadline: TrainingRound<[UInt8]>.Deadline,
                 overlap: Int = 0, startupGrace: Double = 20, tick: Double = 0.02, replaySteps: Int = 64,
@@ -67,6 +73,8 @@ public enum FinalOutcome: Sendable, Equatable, CustomStringConvertible {
     case unreached(step: Int, finalDigest: UInt64?, finishedPeers: [Int])
     /// Stopped early (signal); the run is not over.
     case stopped(step: Int)
+    /// Heard none of the other peers, so trained nothing (run with `--alone` to train by yourself).
+    case nobodyHeard(seconds: Double, waitingFor: [String])
 
     public var isSuccess: Bool {
         switch self {
@@ -85,6 +93,8 @@ public enum FinalOutcome: Sendable, Equatable, CustomStringConvertible {
         case .unreached(let s, let d, let p):
             return "the other peers finished and left (\(p.count) of them\(d.map { ", final digest \(ParameterDigest.hex($0))" } ?? "")) while this peer was at step \(s); copy a final checkpoint from one of them, or start them again with this peer running"
         case .stopped(let s): return "stopped at step \(s) by request"
+        case .nobodyHeard(let t, let who):
+            return "heard none of the other peers in \(Int(t)) s (waited for \(who.joined(separator: ", "))): start them, check the addresses, ports and firewalls, and that every machine uses the same topology file; or run `murmur peer --alone` to train by yourself"
         }
     }
 }
@@ -136,10 +146,15 @@ public final class PeerNode {
     /// Called on the worker after every applied step (the shell checkpoints and validates from
     /// here; it may use the engine).
     public var onApplied: ((Int) -> Void)?
-    /// Called on the worker once when the peer has heard nobody for longer than the dead timeout.
-    public var onIsolated: (() -> Void)?
+    /// Called on the worker once when the peer has heard nobody for longer than the dead timeout,
+    /// with the engine's step (the last one applied).
+    public var onIsolated: ((Int) -> Void)?
     /// How the run ended (set when the peer leaves).
     public internal(set) var outcome: FinalOutcome?
+    /// Called on the loop thread every few seconds while the peer waits for anyone to be heard
+    /// (whom, seconds so far), so the shell can say it on the terminal.
+    public var onWaiting: (([String], Double) -> Void)?
+    var lastLonelyNote = -Double.infinity
 
     /// Where the loop is: the one phase enum of the shell.
     public enum Phase: Sendable, Equatable {
@@ -256,7 +271,18 @@ public final class PeerNode {
             } else if (membership.alivePeers.count == peerIDs.count - 1 && everyoneHearsMe) || now - since >= options.startupGrace {
                 // Everyone must hear us first: an UPDATE published before a subscriber's link is
                 // up is lost (pub/sub's slow joiner), and the proposer would wait out its deadline.
-                enterTraining(reason: "joined")
+                // Nobody at all heard by the end of the grace: we do not train alone unless asked.
+                let lonely = peerIDs.count > 1 && !options.alone && membership.records.values.allSatisfy { $0.status == .unknown }
+                if !lonely {
+                    enterTraining(reason: "joined")
+                } else if now - since >= options.giveUpAfter {
+                    beginLeaving(outcome: .nobodyHeard(seconds: now - since, waitingFor: waitingFor))
+                } else if now - lastLonelyNote >= 5 {
+                    lastLonelyNote = now
+                    log(["event": "waiting", "for": waitingFor, "seconds": Int(now - since), "give_up_after_s": Int(options.giveUpAfter),
+                         "detail": "heard none of the other peers; not training alone (murmur peer --alone would)"])
+                    onWaiting?(waitingFor, now - since)
+                }
             }
         case .catchingUp(let donor, let since):
             if now - since >= options.catchUpTimeout || membership.status(of: donor) == .dead || membership.status(of: donor) == .left {
@@ -334,6 +360,13 @@ public final class PeerNode {
         phase = .leaving(until: clock() + 0.2)
     }
 
+    /// The peers not heard yet, with their endpoints when known ("p1 at tcp://10.0.0.2:7110").
+    var waitingFor: [String] {
+        peerIDs.indices.filter { $0 != me && membership.status(of: $0) == .unknown }.map { p in
+            p < options.endpoints.count ? "\(peerIDs[p]) at \(options.endpoints[p])" : peerIDs[p]
+        }
+    }
+
     /// Whether every alive peer reports hearing us (so our UPDATEs will reach them).
     var everyoneHearsMe: Bool {
         membership.alivePeers.allSatisfy { membership.records[$0]?.last?.hears(me) ?? false }
@@ -364,6 +397,8 @@ public final class PeerNode {
         let last = Int64(core.config.steps - 1)
         var reports: [(peer: Int, digest: UInt64)] = [(me, digest)]
         for (p, r) in membership.records { if let hb = r.last, hb.lastAppliedStep == last { reports.append((p, hb.digest)) } }
+        // Asked to train alone (`--alone`) and nobody else took part: that is the run the user wanted.
+        if options.alone && reports.count == 1 { return .agreed(digest: digest, peers: [me]) }
         return Self.finalVote(me: me, reports: reports, peerCount: peerIDs.count)
     }
 
@@ -391,7 +426,10 @@ public final class PeerNode {
                 // the parameters when the others are heard again.
                 if state == .training { state = .isolated }
                 log(["event": "isolated", "silence_s": silent, "step": lastApplied])
-                if let onIsolated { worker.submit(WorkJob(.other) { onIsolated(); return .done }, now: clock()) }
+                if let onIsolated {
+                    let box = engineStep
+                    worker.submit(WorkJob(.other) { onIsolated(box.value); return .done }, now: clock())
+                }
                 updateView(now: clock())
             }
         } else {

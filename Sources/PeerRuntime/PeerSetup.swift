@@ -54,7 +54,10 @@ public enum PeerSetup {
             deadline = .adaptive(k: 4, floor: min(t.round.maxDeadline.seconds, max(0.5, hb.suspectAfter.seconds)),
                                  ceiling: t.round.maxDeadline.seconds)
         }
-        return PeerOptions(steps: t.steps, membership: membership, deadline: deadline, overlap: t.round.overlap,
+        var o = PeerOptions(steps: t.steps, membership: membership, deadline: deadline, overlap: t.round.overlap,
                            startupGrace: max(10, 4 * hb.deadAfter.seconds), tick: min(0.02, hb.interval.seconds / 4))
+        o.giveUpAfter = max(o.startupGrace, t.startup.giveUpAfter.seconds)
+        o.endpoints = t.peers.map { $0.pub.description }
+        return o
     }
 }

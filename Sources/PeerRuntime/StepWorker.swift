@@ -41,7 +41,8 @@ public protocol StepWorker: AnyObject {
     var pending: Int { get }
     /// When the next result is due (simulated face), for the loop's wait; nil when unknown or idle.
     func nextDue(now: Double) -> Double?
-    /// Stops the worker after the jobs already queued (idempotent).
+    /// Stops the worker after the jobs already queued and waits for them (idempotent): after it
+    /// returns, nothing touches the engine any more.
     func shutdown()
 }
 
@@ -87,18 +88,29 @@ public final class ThreadStepWorker: StepWorker, @unchecked Sendable {
 
     public func nextDue(now: Double) -> Double? { nil }
 
+    // The thread refers to the worker: it must be gone before the worker's memory is.
+    deinit { shutdown() }
+
     public func shutdown() {
         cond.lock()
         stopping = true
         cond.broadcast()
+        while !exited { cond.wait() }
         cond.unlock()
     }
+
+    private var exited = false
 
     private func loop() {
         while true {
             cond.lock()
             while queue.isEmpty && !stopping { cond.wait() }
-            if queue.isEmpty && stopping { cond.unlock(); return }
+            if queue.isEmpty && stopping {
+                exited = true
+                cond.broadcast()
+                cond.unlock()
+                return
+            }
             let job = queue.removeFirst()
             cond.unlock()
             let r = job.run()

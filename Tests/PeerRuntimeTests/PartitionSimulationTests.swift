@@ -23,7 +23,7 @@ import Testing
                          runDirectory: ProcessInfo.processInfo.environment["SIM_LOGDIR"].map { URL(fileURLWithPath: "\($0)/part\(seed)/p\(p)") }, worker: SimulatedStepWorker(), clock: { clock.now })
         }
         var isolatedFailsafe = 0
-        nodes[2].onIsolated = { isolatedFailsafe += 1 }
+        nodes[2].onIsolated = { _ in isolatedFailsafe += 1 }
         for n in nodes { try n.start() }
         var sawIsolated = false
         let cut = 300 + Int(seed % 5) * 20, heal = cut + 900

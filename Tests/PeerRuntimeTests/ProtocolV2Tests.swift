@@ -282,4 +282,29 @@ import Testing
         #expect(Set(successful.map(\.digest)).count == 1)
         #expect(Set(c.nodes.map(\.digest)).count == 1, "every peer ends on the same model: \(c.nodes.map(\.digest))")
     }
+
+    @Test func aPeerThatHearsNobodyWaitsNamesWhomAndDoesNotReportSuccess() throws {
+        let topo = try loopbackTopology(peers: 4)
+        var o = options(steps: 20)
+        o.giveUpAfter = 8
+        o.endpoints = topo.peers.map { $0.pub.description }
+        let c = try SimCluster(topology: topo, options: o, seed: 5)
+        try c.start(only: [0])
+        #expect(try c.run(maxIterations: 10_000))
+        let lonely = c.nodes[0]
+        #expect(c.engines[0].applied == 0 && c.engines[0].contributed.isEmpty, "it trained alone")
+        guard case .nobodyHeard(_, let who)? = lonely.outcome else { Issue.record("outcome \(String(describing: lonely.outcome))"); return }
+        #expect(who == ["p1 at tcp://127.0.0.1:20010", "p2 at tcp://127.0.0.1:20020", "p3 at tcp://127.0.0.1:20030"])
+        #expect(lonely.outcome?.isSuccess == false)
+    }
+
+    @Test func askedToTrainAloneItDoesAndSucceeds() throws {
+        let topo = try loopbackTopology(peers: 3)
+        let c = try SimCluster(topology: topo, options: options(steps: 10), seed: 6)
+        try c.setOptions(1) { $0.alone = true }
+        try c.start(only: [1])
+        #expect(try c.run(maxIterations: 20_000))
+        #expect(c.engines[1].applied == 10)
+        #expect(c.nodes[1].outcome?.isSuccess == true, "\(String(describing: c.nodes[1].outcome))")
+    }
 }
