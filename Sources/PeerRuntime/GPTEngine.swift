@@ -43,6 +43,9 @@ public final class GPTEngine: StepEngine {
     /// Global gradient norm of the last step, before clipping.
     public private(set) var lastGradNorm: Float = 0
     private let denseCount: Int
+    /// DeMo's chunk plan (immutable), for `validate` off the worker.
+    private let validationPlan: DeMoPlan?
+    private let referenceBytes: Int
     private var averaged: [Float]
 
     public init(model: GPTModel, sampler: BatchSampler, peer: Int, optimizer: EngineOptimizer,
@@ -60,12 +63,15 @@ public final class GPTEngine: StepEngine {
         case .adamw(let b1, let b2, let eps, let wd):
             adam = AdamW(count: denseCount, config: AdamW.Config(beta1: b1, beta2: b2, eps: eps, weightDecay: wd))
         }
+        validationPlan = demo?.plan
+        if let demo {
+            referenceBytes = DeMoCodec.accounting(plan: demo.plan, format: demo.config.valueFormat).referenceBytes
+        } else {
+            referenceBytes = 4 * denseCount
+        }
     }
 
-    public var referenceBytesPerContribution: Int {
-        if let demo { return DeMoCodec.accounting(plan: demo.plan, format: demo.config.valueFormat).referenceBytes }
-        return 4 * denseCount
-    }
+    public var referenceBytesPerContribution: Int { referenceBytes }
 
     public var denseBytesPerContribution: Int { 4 * denseCount }
 
@@ -98,9 +104,11 @@ public final class GPTEngine: StepEngine {
         return (body, loss)
     }
 
+    /// Called on the loop thread while a job may run on the worker: it reads only constants
+    /// (`validationPlan`, `denseCount`), never `demo`, whose reference the worker is using.
     public func validate(body: [UInt8]) throws {
-        if let demo {
-            _ = try DeMoCodec.decode(body, plan: demo.plan)
+        if let validationPlan {
+            _ = try DeMoCodec.decode(body, plan: validationPlan)
             return
         }
         guard body.count == 4 * denseCount else { throw EngineError.badDenseBody(bytes: body.count, expected: 4 * denseCount) }

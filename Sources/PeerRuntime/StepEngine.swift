@@ -4,7 +4,9 @@
 /// bytes of this peer's contribution and applies the contributions the round collected. The real
 /// engine (`GPTEngine`) runs TinyGPT with DeMo or AdamW; tests use small deterministic engines.
 ///
-/// Threading: called only from the peer's trainer thread.
+/// Threading: `contribute`, `apply`, `snapshot`, `restore` and `digest` run only inside the peer's
+/// worker jobs, one at a time. `validate` and the two byte counts are called from the loop thread
+/// while a job may be running: they must read only state that never changes after init.
 public protocol StepEngine: AnyObject {
     /// Forward/backward on this peer's batch of `step`; returns the UPDATE body and the loss (nats).
     func contribute(step: Int) throws -> (body: [UInt8], loss: Float)
