@@ -38,7 +38,7 @@ let package = Package(
         // The deterministic face of the peer's I/O boundaries for tests: simulated mesh, manual
         // clock, workers with simulated compute time (kill, restart, stop, slow, partition).
         .target(name: "MeshTesting", dependencies: ["Mesh", "Membership", "PeerRuntime"]),
-        .target(name: "FuzzHarness", dependencies: ["Mesh", "DeMo", "Checkpointing", "PeerRuntime", "TinyGPT", "Tensors"]),
+        .target(name: "FuzzHarness", dependencies: ["Mesh", "DeMo", "Checkpointing", "PeerRuntime", "TinyGPT", "Tensors", "MeshTesting", "Membership"]),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "CheckpointingTests", dependencies: ["Checkpointing"]),

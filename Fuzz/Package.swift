@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// libFuzzer binaries over Murmur's decoders (see Sources/FuzzHarness and scripts/fuzz.sh).
+// libFuzzer binaries over Murmur's decoders and message handlers (see Sources/FuzzHarness and scripts/fuzz.sh).
 // Build only with the fuzzer flags, e.g.:
 //   swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
 //     -Xswiftc -use-ld=lld
@@ -8,7 +8,7 @@
 // into libFuzzer's driver, so the binary behaves exactly like a stock libFuzzer binary.
 import PackageDescription
 
-let targets = ["header", "update", "topology", "checkpoint"]
+let targets = ["header", "update", "topology", "checkpoint", "peer", "catchup"]
 
 let package = Package(
     name: "MurmurFuzz",

@@ -3,13 +3,15 @@
 #
 # Builds the libFuzzer binaries of Fuzz/ (Swift -sanitize=fuzzer,address), seeds each empty corpus
 # from the project's own encoders and topology files, fuzzes the targets one after another
-# (default: 600 s each; targets header, update, topology, checkpoint), then minimises every corpus
-# (-merge=1 into a fresh folder, which replaces it) so the committed corpus stays small.
+# (default: 600 s each; targets header, update, topology, checkpoint — the decoders — and peer,
+# catchup — hostile messages to running peers on a simulated mesh, see
+# Sources/FuzzHarness/PeerHandlerTarget.swift), then minimises every corpus (-merge=1 into a fresh
+# folder, which replaces it) so the committed corpus stays small.
 #
 #   corpus   Fuzz/corpus/<target>/     (committed; replayed by Tests/FuzzReplayTests)
 #   regressions Fuzz/regressions/<target>/ (committed; inputs of fixed bugs: fuzzed from, never merged away)
 #   crashes  Fuzz/crashes/<target>/    (git-ignored: fix the bug, then move the input into regressions/)
-#   logs     Fuzz/.build/logs/<target>.log
+#   logs     Fuzz/.build/logs/<target>.log (MURMUR_FUZZ_SCRATCH=DIR builds and logs in DIR instead)
 #
 # Exit status: 0 all clean, 1 a target crashed or found a violated invariant, 2 the toolchain
 # cannot build libFuzzer binaries (or bad arguments).
@@ -17,7 +19,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-ALL_TARGETS=(header update topology checkpoint)
+ALL_TARGETS=(header update topology checkpoint peer catchup)
 
 SECS="${1:-600}"
 [ $# -gt 0 ] && shift
@@ -40,6 +42,7 @@ max_len() {
     update) echo 1024 ;;      # the harness plan encodes to < 400 bytes; the dense body is 120
     topology) echo 4096 ;;    # topologies/*.yaml are 0.6–1.7 kB
     checkpoint) echo 8192 ;;  # the seed checkpoints are 0.4–5.1 kB
+    peer|catchup) echo 2048 ;; # a script of at most 64 messages (FuzzHarness.handlerMaxMessages)
   esac
 }
 regressions() { [ -d "Fuzz/regressions/$1" ] && echo "Fuzz/regressions/$1"; }
@@ -49,15 +52,17 @@ dict_args() { [ -f "Fuzz/dicts/$1.dict" ] && echo "-dict=Fuzz/dicts/$1.dict"; }
 MAX_CORPUS_BYTES=$((1536 * 1024))
 MAX_CORPUS_FILES=600
 
+export SWIFT_DETERMINISTIC_HASHING=1   # the handler targets iterate dictionaries: same input, same run
 export SWIFT_BACKTRACE=enable=no   # the Swift backtracer fights ASan's; let libFuzzer report
-BUILD_FLAGS=(-c release --package-path Fuzz
+SCRATCH="${MURMUR_FUZZ_SCRATCH:-Fuzz/.build}"
+BUILD_FLAGS=(-c release --package-path Fuzz --scratch-path "$SCRATCH"
              -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld)
-mkdir -p Fuzz/.build/logs
+mkdir -p "$SCRATCH/logs"
 echo "building: swift build ${BUILD_FLAGS[*]}"
-if ! swift build "${BUILD_FLAGS[@]}" > Fuzz/.build/logs/build.log 2>&1; then
-  grep -E "error|warning: unknown" Fuzz/.build/logs/build.log | grep -v "ld.gold: warning" | head -20 >&2
+if ! swift build "${BUILD_FLAGS[@]}" > "$SCRATCH/logs/build.log" 2>&1; then
+  grep -E "error|warning: unknown" "$SCRATCH/logs/build.log" | grep -v "ld.gold: warning" | head -20 >&2
   echo "error: this toolchain cannot build libFuzzer binaries (swift build with -sanitize=fuzzer,address failed;" >&2
-  echo "       full log in Fuzz/.build/logs/build.log). Nothing was fuzzed." >&2
+  echo "       full log in $SCRATCH/logs/build.log). Nothing was fuzzed." >&2
   exit 2
 fi
 BIN="$(swift build "${BUILD_FLAGS[@]}" --show-bin-path 2>/dev/null)"
@@ -74,7 +79,7 @@ dir_bytes() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{s += $1} END 
 SUMMARY=()
 STATUS=0
 for t in "${TARGETS[@]}"; do
-  corpus="Fuzz/corpus/$t"; crashes="Fuzz/crashes/$t"; log="Fuzz/.build/logs/$t.log"
+  corpus="Fuzz/corpus/$t"; crashes="Fuzz/crashes/$t"; log="$SCRATCH/logs/$t.log"
   mkdir -p "$corpus" "$crashes"
   if [ "$(file_count "$corpus")" -eq 0 ]; then
     MURMUR_FUZZ_SEEDS="$corpus" MURMUR_FUZZ_ROOT="$ROOT" "$BIN/fuzz-$t" > "$log.seeds" 2>&1 \
@@ -100,7 +105,7 @@ for t in "${TARGETS[@]}"; do
     grep -E "Fatal error|ERROR: |SUMMARY" "$log" | head -5 >&2
   fi
   # Minimise: keep only inputs that add coverage, into a fresh folder that replaces the corpus.
-  fresh="Fuzz/.build/merge-$t"
+  fresh="$SCRATCH/merge-$t"
   rm -rf "$fresh"; mkdir -p "$fresh"
   if "$BIN/fuzz-$t" -merge=1 -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
        "$fresh" "$corpus" > "$log.merge" 2>&1 && [ "$(file_count "$fresh")" -gt 0 ]; then

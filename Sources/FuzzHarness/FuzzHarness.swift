@@ -9,8 +9,9 @@
 ///
 /// Each entry also returns a `FuzzOutcome` so tests can check *why* an input was refused.
 public enum FuzzHarness {
-    /// Names of the four targets, as used for the `Fuzz/corpus/<target>/` folders.
-    public static let targets = ["header", "update", "topology", "checkpoint"]
+    /// Names of the targets, as used for the `Fuzz/corpus/<target>/` folders: four decoders and
+    /// two handler targets (`peer`, `catchup`: hostile messages to running peers).
+    public static let targets = ["header", "update", "topology", "checkpoint", "peer", "catchup"]
 
     /// Runs the entry point called `target` (one of `targets`) on `bytes`.
     @discardableResult
@@ -20,6 +21,8 @@ public enum FuzzHarness {
         case "update": return try update(bytes)
         case "topology": return try topology(bytes)
         case "checkpoint": return try checkpoint(bytes)
+        case "peer": return try peerHandler(bytes)
+        case "catchup": return try catchUpHandler(bytes)
         default: preconditionFailure("unknown fuzz target \(target)")
         }
     }

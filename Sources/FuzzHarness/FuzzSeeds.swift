@@ -17,6 +17,7 @@ public enum FuzzSeeds {
         case "update": return update()
         case "topology": return topology(root: root)
         case "checkpoint": return checkpoint()
+        case "peer", "catchup": return handler(target)
         default: preconditionFailure("unknown fuzz target \(target)")
         }
     }
@@ -57,6 +58,24 @@ public enum FuzzSeeds {
         }
         let (body, _) = try! FuzzHarness.denseEngine.contribute(step: 0)
         out.append(("seed-dense", body))
+        return out
+    }
+
+    /// Hostile-peer scripts (`FuzzHarness.peerHandler` / `catchUpHandler` read any bytes): a quiet
+    /// run, the one-frame kill (a catch-up request for step 2^63 + 5 at every peer), and
+    /// pseudo-random scripts of several lengths.
+    static func handler(_ target: String) -> [(name: String, bytes: [UInt8])] {
+        var out: [(String, [UInt8])] = [("seed-quiet", [60])]
+        // op 5 (request; in catchup: start the late peer first), origin 3, incarnation 1, step
+        // selector 9 (2^63 + 5), body mode 1 (snapshot wanted), flags 1, sequence 3, target peer.
+        var kill: [UInt8] = [40]
+        for to in 0..<3 { kill += [5, 200, 1, 9, 1, 1, 1, 3, UInt8(to), 6 << 3 | 6] }
+        for to in 0..<3 { kill += [5, 200, 1, 9, 1, 1, 1, 3, UInt8(to)] }
+        out.append(("seed-request-2e63", kill))
+        var rng = SplitMix64(seed: target == "peer" ? 16 : 61)
+        for (k, n) in [48, 96, 160, 256, 400, 640].enumerated() {
+            out.append(("seed-random-\(k)", (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+        }
         return out
     }
 

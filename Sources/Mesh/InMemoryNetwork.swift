@@ -260,7 +260,7 @@ public final class InMemoryNetwork: @unchecked Sendable {
         case .deliver(let forward):
             let h = item.envelope.header
             if case .gap(let missing) = peers[to].tracker.observe(origin: h.origin, incarnation: h.incarnation, sequence: h.sequence) {
-                peers[to].stats.sequenceGaps += missing
+                peers[to].stats.sequenceGaps = peers[to].stats.sequenceGaps.saturatingAdd(missing)   // sequences come off the wire
             }
             peers[to].stats.messagesIn += 1
             peers[to].inbox.append(.message(item.envelope, from: item.from))
