@@ -108,6 +108,8 @@ public struct PeerProtocol: Sendable {
     private var openedAt: Double?
     /// When a majority of the open step's pace set had arrived.
     private var quorumAt: Double?
+    /// When this proposer decided its recent steps (for the step interval).
+    private var commitTimes: [Double] = []
     private var history: [Double] = []
     private var stuckSince: Double?
     private var stuckReported = false
@@ -250,11 +252,16 @@ public struct PeerProtocol: Sendable {
         return max(0, due - now)
     }
 
-    /// How long the proposer waits for the rest of the pace set after a majority arrived.
+    /// How long the proposer waits for the rest of the pace set after a majority arrived: a
+    /// quarter of the median step interval it has decided (so a straggler costs the others at most
+    /// a quarter of a step; its work goes into the next step), at most the deadline's floor.
     public var afterQuorumSeconds: Double {
         switch config.deadline {
         case .fixed(let s): return s
-        case .adaptive(_, let lo, _): return lo
+        case .adaptive(_, let lo, _):
+            guard commitTimes.count >= 4 else { return lo }
+            let gaps = zip(commitTimes, commitTimes.dropFirst()).map { $1 - $0 }
+            return min(lo, max(0.02, 0.25 * TrainingRound<[UInt8]>.median(gaps)))
         }
     }
 
@@ -407,6 +414,8 @@ public struct PeerProtocol: Sendable {
         openedAt = nil
         quorumAt = nil
         commitsMade += 1
+        commitTimes.append(now)
+        if commitTimes.count > 17 { commitTimes.removeFirst(commitTimes.count - 17) }
         record(c)
         return [.publishCommit(c)] + advance(now: now)
     }
