@@ -151,12 +151,7 @@ extension PeerNode {
             guard let end = try? CatchUpWire.decodeEnd(env.body) else { return }
             switch end.mode {
             case .refused:
-                triedDonors.insert(donor)
-                if let next = donorAhead(excluding: triedDonors) {
-                    beginCatchUp(donor: next, snapshot: catchUp.snapshot, reason: "donor refused")
-                } else {
-                    enterTraining(reason: "every donor refused")
-                }
+                tryNextDonor(after: donor, snapshot: catchUp.snapshot, reason: "donor refused", otherwise: "every donor refused")
             case .snapshot:
                 var bytes: [UInt8] = []
                 bytes.reserveCapacity(catchUp.chunkBytes)
@@ -178,6 +173,16 @@ extension PeerNode {
             }
         default:
             return
+        }
+    }
+
+    /// Excludes `donor` and asks the next peer ahead; with nobody left, trains on from here.
+    func tryNextDonor(after donor: Int, snapshot: Bool, reason: String, otherwise: String) {
+        triedDonors.insert(donor)
+        if let next = donorAhead(excluding: triedDonors) {
+            beginCatchUp(donor: next, snapshot: snapshot, reason: reason)
+        } else {
+            enterTraining(reason: otherwise)
         }
     }
 
@@ -220,8 +225,7 @@ extension PeerNode {
             log(["event": "catchup", "result": "snapshot rejected", "error": "\(e)"])
             catchUp.pendingEnd = nil
             guard case .catchingUp(let donor, _) = phase else { return }
-            triedDonors.insert(donor)
-            if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: true, reason: "bad snapshot") } else { enterTraining(reason: "no donor left") }
+            tryNextDonor(after: donor, snapshot: true, reason: "bad snapshot", otherwise: "no donor left")
         }
     }
 
@@ -232,8 +236,7 @@ extension PeerNode {
              "donor": peerIDs[donor], "step": lastApplied, "digest": ParameterDigest.hex(digest)])
         if !agrees {
             if mode == .snapshot {
-                triedDonors.insert(donor)
-                if let next = donorAhead(excluding: triedDonors) { beginCatchUp(donor: next, snapshot: true, reason: "snapshot ended on a different digest") } else { enterTraining(reason: "no donor left") }
+                tryNextDonor(after: donor, snapshot: true, reason: "snapshot ended on a different digest", otherwise: "no donor left")
             } else {
                 beginCatchUp(donor: donor, snapshot: true, reason: "replay ended on a different digest")
             }

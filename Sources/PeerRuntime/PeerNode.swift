@@ -287,12 +287,7 @@ public final class PeerNode {
         case .catchingUp(let donor, let since):
             if now - since >= options.catchUpTimeout || membership.status(of: donor) == .dead || membership.status(of: donor) == .left {
                 log(["event": "catchup", "result": "donor silent", "donor": peerIDs[donor]])
-                triedDonors.insert(donor)
-                if let next = donorAhead(excluding: triedDonors) {
-                    beginCatchUp(donor: next, snapshot: catchUp.snapshot, reason: "previous donor silent")
-                } else {
-                    enterTraining(reason: "no donor answered")
-                }
+                tryNextDonor(after: donor, snapshot: catchUp.snapshot, reason: "previous donor silent", otherwise: "no donor answered")
             }
         case .training:
             if stopRequested.value {
