@@ -14,6 +14,7 @@ public struct MurmurCommand: ParsableCommand {
         subcommands: [
             VerifyGoldenCommand.self, DataCommand.self, TrainCommand.self, SampleCommand.self, BenchCommand.self,
             KeysCommand.self, PeerCommand.self, UpCommand.self, KillCommand.self, RejoinCommand.self, ChaosCommand.self, ExportCommand.self, StatusCommand.self, LogsCommand.self, ReportCommand.self,
+            HostileCommand.self,   // hidden: scripts/hostile.sh (issue 16)
         ])
     public init() {}
 }
