@@ -29,7 +29,7 @@ import PeerRuntime
 extension FuzzHarness {
     /// Messages one input may send, and mesh iterations one input may run (bounds per input).
     public static let handlerMaxMessages = 64
-    public static let handlerMaxIterations = 700
+    public static let handlerMaxIterations = 400
 
     /// Fuzzes the peer's receive path (`PeerNode` + `PeerProtocol` + `Membership`) with hostile messages.
     @discardableResult
@@ -79,7 +79,7 @@ final class HostileMesh {
     static let peerCount = 4
     static let attacker = 3
     static let runID: UInt64 = 7
-    static let steps = 60
+    static let steps = 40
     static let topology: Topology = {
         var yaml = """
         run: fuzz
@@ -87,8 +87,8 @@ final class HostileMesh {
         model: { preset: nano }
         data: { corpus: shakespeare, batch_size: 2 }
         optimizer: { kind: demo, lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
-        steps: 60
-        heartbeat: { interval: 100ms, suspect_after: 500ms, dead_after: 1500ms }
+        steps: 40
+        heartbeat: { interval: 200ms, suspect_after: 1s, dead_after: 3s }
         security: { curve: false, keys: keys/ }
         peers:
 
@@ -103,7 +103,7 @@ final class HostileMesh {
     var input: FuzzBytes
     let network: InMemoryNetwork
     let clock = SimClock()
-    let dt = 0.01
+    let dt = 0.02
     var nodes: [PeerNode] = []
     var started: [Bool]
     let attackerLink: InMemoryTransport
@@ -123,12 +123,12 @@ final class HostileMesh {
         // Small replay window and 4-byte chunks (the ledger snapshot is 8 bytes) so that both
         // replay and chunked snapshots happen in a few steps.
         let options = PeerOptions(steps: Self.steps,
-                                  membership: MembershipConfig(heartbeatInterval: 0.1, suspectAfter: 0.5, deadAfter: 1.5),
-                                  deadline: .fixed(seconds: 0.3), overlap: catchUp ? 0 : 1, startupGrace: 0.3, tick: 0,
-                                  replaySteps: catchUp ? 4 : 16, snapshotChunk: 4, catchUpTimeout: 1.0, finalLinger: 1.0,
+                                  membership: MembershipConfig(heartbeatInterval: 0.2, suspectAfter: 1, deadAfter: 3),
+                                  deadline: .fixed(seconds: 0.3), overlap: catchUp ? 0 : 1, startupGrace: 0.4, tick: 0,
+                                  replaySteps: catchUp ? 4 : 16, snapshotChunk: 4, catchUpTimeout: 1.5, finalLinger: 1.0,
                                   maxStale: 8)
         for p in 0..<Self.attacker {
-            let worker = SimulatedStepWorker { kind in kind == .compute ? 0.03 : 0.005 }
+            let worker = SimulatedStepWorker { kind in kind == .compute ? 0.05 : 0.01 }
             let clock = self.clock
             nodes.append(try! PeerNode(me: p, runID: Self.runID, peerIDs: Self.topology.peers.map(\.id), incarnation: 1,
                                        transport: network.transport(for: PeerIndex(p)), engine: LedgerEngine(peer: p),
@@ -143,7 +143,7 @@ final class HostileMesh {
         let late = catchUp ? 2 : -1
         for p in 0..<Self.attacker where p != late { try start(p) }
         // Warm-up: the honest peers train a little before the attack (fuzz-chosen, bounded).
-        try iterate(Int(input.byte() % 64) * 4)
+        try iterate(Int(input.byte() % 64) * 2)
         var messages = 0
         while !input.isEmpty && messages < FuzzHarness.handlerMaxMessages && iterations < FuzzHarness.handlerMaxIterations {
             let op = input.byte()
@@ -164,7 +164,7 @@ final class HostileMesh {
         }
         // Let the peers carry on (jobs complete, catch-ups end, commits apply) within the bound.
         if late >= 0 && !started[late] { try start(late) }
-        try iterate(min(200, FuzzHarness.handlerMaxIterations - iterations))
+        try iterate(min(120, FuzzHarness.handlerMaxIterations - iterations))
         return .accepted
     }
 

@@ -55,7 +55,9 @@ public final class InMemoryNetwork: @unchecked Sendable {
         var tracker = SequenceTracker()
         var inbox: [TransportEvent] = []
         var stats = TransportStats()
-        var transport: InMemoryTransport?
+        /// Weak: the transport holds the network, so a strong reference here leaked every network
+        /// (found by the handler fuzz targets, which make one per input).
+        weak var transport: InMemoryTransport?
     }
 
     public init(topology: Topology, seed: UInt64) {
@@ -64,7 +66,7 @@ public final class InMemoryNetwork: @unchecked Sendable {
         self.peers = topology.peers.map { SimulatedPeer(relay: Relay(topology: topology, me: $0.index)) }
     }
 
-    /// The transport of `peer` (the same object on every call).
+    /// The transport of `peer` (the same object on every call while anyone holds it).
     public func transport(for peer: PeerIndex) -> InMemoryTransport {
         lock.withLock {
             if let existing = peers[Int(peer)].transport { return existing }
