@@ -98,11 +98,11 @@ public struct PeerProtocol: Sendable {
     private var pool: [ContributionID: Contribution] = [:]
     /// The newest incarnation seen per origin.
     private var incarnations: [Int: UInt32] = [:]
+    /// The newest tag seen per origin (its current life): how far behind it is, for the pace set.
+    private var newestTags: [Int: Int] = [:]
     /// Ids already named by a commit, with that commit's step (pruned as steps are applied).
     private var committed: [ContributionID: Int] = [:]
     private var commits: [Int: Commit] = [:]
-    /// The last applied commit (its fresh contributors are the next pace set).
-    private var previousCommit: Commit?
     /// Own parameter digest after each recent step (-1: before the first).
     private var digests: [Int: UInt64] = [:]
     private var openedAt: Double?
@@ -152,7 +152,9 @@ public struct PeerProtocol: Sendable {
             if id.incarnation < known { return advance(now: now) }
             if id.incarnation > known { pool = pool.filter { $0.key.origin != id.origin } }
         }
+        if (incarnations[id.origin] ?? 0) < id.incarnation { newestTags[id.origin] = nil }
         incarnations[id.origin] = max(id.incarnation, incarnations[id.origin] ?? 0)
+        newestTags[id.origin] = max(newestTags[id.origin] ?? id.tag, id.tag)
         // A duplicate, or one applied already. A commit may name it before it arrives (the
         // proposer heard it first): then it is still wanted.
         if pool[id] != nil || (committed[id].map { $0 <= lastApplied } ?? false) { return advance(now: now) }
@@ -216,7 +218,6 @@ public struct PeerProtocol: Sendable {
         digests = digests.filter { $0.key < step && $0.key > step - 64 }
         digests[step] = digest
         commits = commits.filter { $0.key > step }
-        previousCommit = nil
         // What was pooled for steps we skipped was committed by someone else, or is too old now.
         pool = pool.filter { $0.key.tag > step }
         committed = committed.filter { $0.value > step - config.maxStale - 2 }
@@ -256,13 +257,14 @@ public struct PeerProtocol: Sendable {
     /// quarter of the median step interval it has decided (so a straggler costs the others at most
     /// a quarter of a step; its work goes into the next step), at most the deadline's floor.
     public var afterQuorumSeconds: Double {
+        let cap: Double
         switch config.deadline {
-        case .fixed(let s): return s
-        case .adaptive(_, let lo, _):
-            guard commitTimes.count >= 4 else { return lo }
-            let gaps = zip(commitTimes, commitTimes.dropFirst()).map { $1 - $0 }
-            return min(lo, max(0.02, 0.25 * TrainingRound<[UInt8]>.median(gaps)))
+        case .fixed(let s): cap = s
+        case .adaptive(_, let lo, _): cap = lo
         }
+        guard commitTimes.count >= 4 else { return cap }
+        let gaps = zip(commitTimes, commitTimes.dropFirst()).map { $1 - $0 }
+        return min(cap, max(0.02, 0.25 * TrainingRound<[UInt8]>.median(gaps)))
     }
 
     public var currentDeadlineSeconds: Double {
@@ -285,12 +287,14 @@ public struct PeerProtocol: Sendable {
         return candidates.min()
     }
 
-    /// The peers the proposer of `step` waits for: those whose contribution in the previous
-    /// commit was fresh (tag = that step), among the candidates; everyone when there is no
-    /// previous commit. Pure, for table tests.
-    public static func paceSet(step: Int, previous: Commit?, candidates: Set<Int>) -> Set<Int> {
-        guard let prev = previous, prev.step == step - 1 else { return candidates }
-        return Set(prev.entries.filter { $0.id.tag == prev.step }.map(\.id.origin)).intersection(candidates)
+    /// The peers the proposer of `step` waits for: the candidates whose newest contribution is at
+    /// most `slack` steps behind (or who have not contributed yet). A chronic straggler is not
+    /// waited for; a peer that was late once is, at the next step, so it gets back in pace.
+    /// (Waiting only for those fresh in the previous commit shrank the set for good after one
+    /// late step: the proposer then committed alone, and nobody else could be fresh again.)
+    /// Pure, for table tests.
+    public static func paceSet(step: Int, newestTags: [Int: Int], candidates: Set<Int>, slack: Int) -> Set<Int> {
+        candidates.filter { c in newestTags[c].map { $0 >= step - slack } ?? true }
     }
 
     private var candidates: Set<Int> {
@@ -318,7 +322,6 @@ public struct PeerProtocol: Sendable {
         digests = digests.filter { $0.key > step - 64 }
         if let c = commits.removeValue(forKey: step) {
             for e in c.entries { pool[e.id] = nil }
-            previousCommit = c
         }
         committed = committed.filter { $0.value > step - config.maxStale - 2 }
         // Too old to be committed any more: dropped (the sender's residual still holds its slow part).
@@ -390,8 +393,7 @@ public struct PeerProtocol: Sendable {
         }
         let eligible = Array(oldest.values)
         guard !eligible.isEmpty else { return [] }
-        let previous = commits[step - 1] ?? (previousCommit?.step == step - 1 ? previousCommit : nil)
-        let pace = Self.paceSet(step: step, previous: previous, candidates: cands)
+        let pace = Self.paceSet(step: step, newestTags: newestTags, candidates: cands, slack: 2 + config.overlap)
         let fresh = Set(pool.values.filter { committed[$0.id] == nil && $0.id.tag == step }.map(\.id.origin))
         if openedAt == nil { openedAt = now }
         let complete = !pace.isEmpty && pace.isSubset(of: fresh)

@@ -16,12 +16,12 @@ import Testing
         #expect(P.chooseProposer(current: 3, candidates: []) == nil)
     }
 
-    @Test func paceSetIsThePreviousStepsFreshContributors() {
-        func e(_ o: Int, _ t: Int) -> Commit.Entry { Commit.Entry(id: ContributionID(origin: o, incarnation: 1, tag: t), hash: 0) }
-        let prev = Commit(step: 4, proposer: 0, entries: [e(0, 4), e(1, 4), e(2, 1)])     // p2 is a straggler
-        #expect(PeerProtocol.paceSet(step: 5, previous: prev, candidates: [0, 1, 2]) == [0, 1])
-        #expect(PeerProtocol.paceSet(step: 5, previous: prev, candidates: [0, 2]) == [0])  // p1 gone
-        #expect(PeerProtocol.paceSet(step: 7, previous: prev, candidates: [0, 1, 2]) == [0, 1, 2])  // no previous commit
+    @Test func paceSetLeavesOutOnlyChronicStragglers() {
+        let tags = [0: 4, 1: 3, 2: 1]   // p2 is three steps behind
+        #expect(PeerProtocol.paceSet(step: 5, newestTags: tags, candidates: [0, 1, 2], slack: 2) == [0, 1])
+        #expect(PeerProtocol.paceSet(step: 5, newestTags: tags, candidates: [0, 2], slack: 2) == [0])       // p1 gone
+        #expect(PeerProtocol.paceSet(step: 5, newestTags: tags, candidates: [0, 1, 2, 3], slack: 2) == [0, 1, 3])  // p3 not heard yet
+        #expect(PeerProtocol.paceSet(step: 5, newestTags: tags, candidates: [0, 1, 2], slack: 4) == [0, 1, 2])  // overlap widens it
     }
 
     @Test func majorityVoteTable() {
@@ -90,9 +90,10 @@ import Testing
         ds += p.onContribution(contribution(2, tag: 0), now: 1.7)      // p2's step-0 work arrives
         ds += p.onContribution(contribution(0, tag: 1, base: 0), now: 1.8)
         ds += p.onContribution(contribution(1, tag: 1, base: 0), now: 1.9)
+        #expect(commits(ds).isEmpty, "p2 is one step behind: still waited for, up to the deadline")
+        ds += p.onTick(now: 3.0)
         let second = commits(ds)
-        // p2 is not in the pace set of step 1 (it was late), so nobody waits for it, and its
-        // step-0 contribution goes into step 1.
+        // Its step-0 contribution goes into step 1: late, not lost.
         #expect(second.count == 1, "\(second)")
         #expect(second.first?.entries.map(\.id.origin) == [0, 1, 2])
         #expect(second.first?.entries.map(\.id.tag) == [1, 1, 0])
