@@ -218,8 +218,10 @@ public struct PeerProtocol: Sendable {
         digests = digests.filter { $0.key < step && $0.key > step - 64 }
         digests[step] = digest
         commits = commits.filter { $0.key > step }
-        // What was pooled for steps we skipped was committed by someone else, or is too old now.
-        pool = pool.filter { $0.key.tag > step }
+        // Keep what may still be committed: a later commit can name a straggler's contribution
+        // with an old tag (dropping those here made a restarted peer miss the next commit, catch
+        // up, drop them again — 276 one-step replays in a chaos run).
+        pool = pool.filter { $0.key.tag + config.maxStale >= step + 1 }
         committed = committed.filter { $0.value > step - config.maxStale - 2 }
         stuckSince = nil
         stuckReported = false
