@@ -21,7 +21,7 @@ func inputs(under dir: URL) -> [URL] {
 /// libFuzzer binaries use, so a decoder change that breaks an invariant fails `swift test`.
 @Suite struct CorpusReplayTests {
     /// Fewest files each committed corpus must hold: a lost or emptied corpus fails loudly.
-    static let minimumFiles = ["header": 20, "update": 40, "topology": 200, "checkpoint": 80]
+    static let minimumFiles = ["header": 20, "update": 40, "topology": 200, "checkpoint": 80, "peer": 100, "catchup": 100]
 
     @Test(arguments: FuzzHarness.targets)
     func corpusReplaysWithoutFindings(target: String) throws {
