@@ -108,32 +108,8 @@ public enum CatchUpWire {
         return (d, EndMode(rawValue: m) ?? .refused)
     }
 
-    /// Bytes the peer loop puts before the engine's UPDATE payload.
-    public static let updatePrefix = 16
-
-    /// Splits an UPDATE body: the sender's digest before the step, the bitmap of peers the sender
-    /// expects at this step (bit i = peer i, peers 0–63), and the engine payload.
-    public static func splitUpdate(_ body: [UInt8]) throws(DecodeError) -> (digest: UInt64, expected: UInt64, payload: [UInt8]) {
-        var r = Reader(b: body)
-        let d = try r.get(UInt64.self, "update digest")
-        let e = try r.get(UInt64.self, "update expected set")
-        return (d, e, Array(body[updatePrefix...]))
-    }
-
-    public static func joinUpdate(digest: UInt64, expected: UInt64, payload: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(updatePrefix + payload.count)
-        put(digest, &out)
-        put(expected, &out)
-        return out + payload
-    }
-
-    /// Bitmap of peer indices (peers ≥ 64 are not representable and always count as included).
-    public static func bitmap<S: Sequence>(_ peers: S) -> UInt64 where S.Element == Int {
-        peers.filter { $0 < 64 }.reduce(0) { $0 | 1 << UInt64($1) }
-    }
-
-    public static func contains(_ bitmap: UInt64, _ peer: Int) -> Bool { peer >= 64 || bitmap & (1 << UInt64(peer)) != 0 }
+    /// Bytes the peer loop puts before the engine's UPDATE payload (`Contribution.encodeBody`).
+    public static let updatePrefix = Contribution.prefixSize
 }
 
 /// The contributions a peer applied for its last `capacity` steps, so a rejoining or lagging peer
