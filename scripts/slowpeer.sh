@@ -61,11 +61,14 @@ run() {  # $1 name, $2 port base, $3 hold (yes/no)
 import json, os, sys, glob
 d, held, wall, rc = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 digests, diverged, snaps, rounds, withheld, timed = {}, 0, 0, 0, 0, 0
+spans = {}  # peer -> seconds from its first to its last applied round (training time, no start-up or evaluation)
 for p in sorted(os.listdir(d)):
     pd = os.path.join(d, p)
     if not os.path.isdir(pd): continue
     s = os.path.join(pd, "summary.json")
     if os.path.exists(s): digests[p] = json.load(open(s)).get("digest")
+    ts = [json.loads(l)["time_ms"] for l in open(os.path.join(pd, "rounds.jsonl"))]
+    if ts: spans[p] = (ts[-1] - ts[0]) / 1000
     for l in open(os.path.join(pd, "heartbeats.jsonl")):
         e = json.loads(l)
         if e.get("event") == "diverged": diverged += 1
@@ -79,6 +82,8 @@ for p in sorted(os.listdir(d)):
             timed += bool(r.get("timed_out"))
 print(f"{os.path.basename(d)}: wall {wall:.1f} s, exit {rc}, final digests {sorted(set(digests.values()))} on {len(digests)} peers, "
       f"{diverged} diverged, {snaps} snapshot catch-ups, {held} in {withheld}/{rounds} rounds ({100*withheld/max(1,rounds):.0f}%), {timed} rounds decided at the deadline")
+others = [v for k, v in spans.items() if k != held]
+print(f"  training time (first to last round): others {max(others):.1f} s, {held} {spans.get(held, 0):.1f} s")
 PY
 }
 

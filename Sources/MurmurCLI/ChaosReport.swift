@@ -42,12 +42,20 @@ struct ChaosReport {
     init(faults: [ChaosFault], peers: [String], files: RunFiles) {
         var rounds: [String: [[String: Any]]] = [:]
         var beats: [String: [[String: Any]]] = [:]
-        for id in peers { rounds[id] = files.rounds(id); beats[id] = files.heartbeats(id) }
-        self.init(faults: faults, peers: peers, rounds: rounds, heartbeats: beats)
+        var summaries: [String: [String: Any]] = [:]
+        for id in peers {
+            rounds[id] = files.rounds(id)
+            beats[id] = files.heartbeats(id)
+            summaries[id] = files.summary(id)
+        }
+        self.init(faults: faults, peers: peers, rounds: rounds, heartbeats: beats, summaries: summaries)
     }
 
-    /// Pure: from the peers' rounds.jsonl and heartbeats.jsonl lines.
-    init(faults: [ChaosFault], peers: [String], rounds: [String: [[String: Any]]], heartbeats: [String: [[String: Any]]]) {
+    /// Pure: from the peers' rounds.jsonl and heartbeats.jsonl lines, and their summary.json when
+    /// written (the final state: a peer that caught up to the last step by snapshot has no round
+    /// for it).
+    init(faults: [ChaosFault], peers: [String], rounds: [String: [[String: Any]]], heartbeats: [String: [[String: Any]]],
+         summaries: [String: [String: Any]] = [:]) {
         func time(_ r: [String: Any]) -> Int { r["time_ms"] as? Int ?? 0 }
         outcomes = faults.map { f in
             let others = peers.filter { $0 != f.peer }
@@ -76,10 +84,18 @@ struct ChaosReport {
                 return best
             }
             let mine = (rounds[f.peer] ?? []).filter { time($0) >= f.began }
-            let back = mine.first { r in
+            let backInRound = mine.first { r in
                 guard time(r) >= f.ended, r["phase"] as? String == "training", let s = r["step"] as? Int else { return false }
                 return majority(s) == r["digest"] as? String && s + 1 >= othersStep(at: time(r))
             }
+            // A catch-up that ends on the others' step and digest is back in step too (it may be
+            // the last step of the run: then no round follows).
+            let backByCatchUp = (heartbeats[f.peer] ?? []).first { e in
+                guard time(e) >= f.ended, e["event"] as? String == "catchup", e["result"] as? String == "done",
+                      let s = e["step"] as? Int else { return false }
+                return majority(s) == e["digest"] as? String && s + 1 >= othersStep(at: time(e))
+            }
+            let back = [backInRound, backByCatchUp].compactMap { $0 }.min { time($0) < time($1) }
             let events = (heartbeats[f.peer] ?? []).filter {
                 time($0) >= f.began && time($0) <= (back.map(time) ?? Int.max) && $0["event"] as? String == "catchup"
             }
@@ -110,7 +126,9 @@ struct ChaosReport {
         }
         var finals: [String: String] = [:]
         for id in peers {
-            if let last = (rounds[id] ?? []).max(by: { ($0["step"] as? Int ?? -1) < ($1["step"] as? Int ?? -1) }) {
+            if let s = summaries[id], let steps = s["steps"] as? Int, let d = s["digest"] as? String {
+                finals[id] = "\(steps - 1)/\(d)"
+            } else if let last = (rounds[id] ?? []).max(by: { ($0["step"] as? Int ?? -1) < ($1["step"] as? Int ?? -1) }) {
                 finals[id] = "\(last["step"] ?? "?")/\(last["digest"] ?? "?")"
             }
         }

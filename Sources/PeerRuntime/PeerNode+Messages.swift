@@ -37,6 +37,7 @@ extension PeerNode {
             }
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
             if hb.state == .catchingUp || hb.state == .isolated { core.forget(peer: origin) }
+            if !core.view.active { updateView(now: now) }   // the catch-up horizon moves with others' steps
             if membership.status(of: origin) == .alive {
                 log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
                      "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,

@@ -340,7 +340,9 @@ public final class PeerNode {
             guard let s = membership.records[p]?.last?.state else { return false }
             return s == .training || s == .joining
         })
-        let v = PeerProtocol.View(trainers: state == .isolated ? [] : trainers, active: active)
+        let horizon = active ? -1 : trainers.compactMap { membership.records[$0]?.last?.lastAppliedStep }
+            .map { Int(clamping: $0) }.max() ?? -1
+        let v = PeerProtocol.View(trainers: state == .isolated ? [] : trainers, active: active, horizon: horizon)
         if v != core.view { handle(core.setView(v, now: now)) }
     }
 
@@ -419,7 +421,7 @@ public final class PeerNode {
                 isolatedReported = true
                 // Keep training alone: gradients pile up in the residual; the majority check repairs
                 // the parameters when the others are heard again.
-                if state == .training { state = .isolated }
+                if state == .training { state = .isolated; core.isolate() }
                 log(["event": "isolated", "silence_s": silent, "step": lastApplied])
                 if let onIsolated {
                     let box = engineStep

@@ -68,9 +68,17 @@ public struct PeerProtocol: Sendable {
         /// Whether this peer takes part: it contributes and may propose (false while joining or
         /// catching up).
         public var active: Bool
-        public init(trainers: Set<Int> = [], active: Bool = false) {
+        /// While not active: the highest step other trainers report having applied (heartbeats),
+        /// where a catch-up will bring this peer. Commits and contributions are kept in a window
+        /// around it rather than around this peer's own (old) step, so the steps decided while a
+        /// snapshot or replay was in flight are not lost when it ends. (Bounding them by the own
+        /// step refused them: every snapshot was followed by a missing commit, a 1 s stall and a
+        /// second catch-up.) Ignored while active.
+        public var horizon: Int
+        public init(trainers: Set<Int> = [], active: Bool = false, horizon: Int = -1) {
             self.trainers = trainers
             self.active = active
+            self.horizon = horizon
         }
     }
 
@@ -87,6 +95,8 @@ public struct PeerProtocol: Sendable {
     public private(set) var lastOwnTag: Int = -1
     /// The proposer we follow (nil until one is chosen).
     public private(set) var proposer: Int?
+    /// Whether `proposer` was heard deciding (a commit) rather than only chosen by the rule.
+    private var proposerConfirmed = false
     public private(set) var view = View()
     /// Highest step a commit is known for.
     public private(set) var lastCommitted: Int
@@ -111,6 +121,12 @@ public struct PeerProtocol: Sendable {
     /// When this proposer decided its recent steps (for the step interval).
     private var commitTimes: [Double] = []
     private var history: [Double] = []
+    /// While not active: the highest step a contribution or commit implied was applied by others.
+    private var heardAhead = -1
+    /// While active: the highest step our proposer decided beyond our window (its commits were
+    /// refused, so no commit is missing in our eyes: without this a peer that woke from a long
+    /// stop stayed on its old step for good).
+    private var farAhead = -1
     private var stuckSince: Double?
     private var stuckReported = false
 
@@ -138,7 +154,29 @@ public struct PeerProtocol: Sendable {
     /// The membership view changed (call on every status or state change, and before ticks).
     public mutating func setView(_ v: View, now: Double) -> [Directive] {
         view = v
+        pruneBelowCatchUpFloor()
         return advance(now: now)
+    }
+
+    /// Bounded memory during a long catch-up: what is older than the window around the horizon
+    /// is covered by the replay or snapshot.
+    private mutating func pruneBelowCatchUpFloor() {
+        guard !view.active, let low = catchUpFloor else { return }
+        pool = pool.filter { $0.key.tag >= low }
+        commits = commits.filter { $0.key >= low }
+    }
+
+    /// The step messages are bounded against: our own, or the catch-up horizon while not active —
+    /// the highest step others report, or the highest we heard of (a restarted peer hears
+    /// contributions before any heartbeat) — at most the run's length, whatever anyone claims.
+    private var acceptBase: Int {
+        view.active ? lastApplied : max(lastApplied, min(max(view.horizon, heardAhead), config.steps))
+    }
+
+    /// While catching up towards a horizon well ahead: the oldest step still worth keeping.
+    private var catchUpFloor: Int? {
+        let low = acceptBase - config.maxStale - 4
+        return low > lastApplied + 1 ? low : nil
     }
 
     /// A contribution arrived (our own included, once computed and published).
@@ -158,7 +196,11 @@ public struct PeerProtocol: Sendable {
         // A duplicate, or one applied already. A commit may name it before it arrives (the
         // proposer heard it first): then it is still wanted.
         if pool[id] != nil || (committed[id].map { $0 <= lastApplied } ?? false) { return advance(now: now) }
-        if id.tag > lastApplied + config.maxAhead { return refuse("contribution \(id) too far ahead of step \(lastApplied)") }
+        if !view.active { heardAhead = max(heardAhead, min(id.tag - 1, config.steps)) }
+        if id.tag > acceptBase + config.maxAhead {
+            return refuse("contribution \(id) too far ahead of step \(acceptBase)") + advance(now: now)
+        }
+        if let low = catchUpFloor, id.tag < low { return advance(now: now) }
         if id.tag + config.maxStale < lastApplied + 1 {
             staleDropped += 1
             return advance(now: now)
@@ -176,8 +218,20 @@ public struct PeerProtocol: Sendable {
     /// A commit arrived (from the proposer, possibly relayed).
     public mutating func onCommit(_ c: Commit, now: Double) -> [Directive] {
         guard c.step > lastApplied, c.step < config.steps else { return advance(now: now) }
-        guard c.step <= lastApplied + config.maxAhead else { return refuse("commit for step \(c.step) too far ahead of \(lastApplied)") }
-        if let p = proposer, c.proposer != p, proposerValid(p) {
+        if !view.active { heardAhead = max(heardAhead, min(c.step - 1, config.steps)) }
+        guard c.step <= acceptBase + config.maxAhead else {
+            // Only the proposer we follow moves us (a peer that trained alone in a partition
+            // runs ahead on a line of its own: its decisions must not pull the majority over).
+            if proposer == nil || proposer == c.proposer || !proposerValid(proposer!) { noteFarAhead(c.step) }
+            return refuse("commit for step \(c.step) too far ahead of \(acceptBase)") + advance(now: now)
+        }
+        if let low = catchUpFloor, c.step < low { return advance(now: now) }
+        if let p = proposer, c.proposer != p, p != me, !proposerConfirmed {
+            // We chose p by the rule (lowest candidate) but never heard it decide anything: the
+            // role is sticky, so the one actually deciding may be another (a peer that took over
+            // while p was away). Follow the one we hear. (Refusing it left a reconnected peer on
+            // an old step until the real proposer failed.)
+        } else if let p = proposer, c.proposer != p, proposerValid(p) {
             // Two proposers (a fault: views differed when the role moved, or a partition healed).
             // The lower index wins, by a rule every peer applies the same way; its decisions
             // replace the other's for every step not applied yet.
@@ -194,6 +248,7 @@ public struct PeerProtocol: Sendable {
             if c.proposer != proposer { return refuse("second commit for step \(c.step) from p#\(c.proposer)") }
         }
         proposer = c.proposer
+        proposerConfirmed = true
         record(c)
         return advance(now: now)
     }
@@ -225,6 +280,7 @@ public struct PeerProtocol: Sendable {
         committed = committed.filter { $0.value > step - config.maxStale - 2 }
         stuckSince = nil
         stuckReported = false
+        if farAhead <= step + config.maxAhead { farAhead = -1 }
         // Own tags start again after the new step (after a snapshot the step may go back: what we
         // computed beyond it was on a line nobody else follows).
         lastOwnTag = step
@@ -235,8 +291,21 @@ public struct PeerProtocol: Sendable {
     /// followed, ourselves perhaps, was on a line of its own).
     public mutating func resetProposer() {
         proposer = nil
+        proposerConfirmed = false
         openedAt = nil
         quorumAt = nil
+    }
+
+    /// This peer is cut off from everyone (the partition failsafe): it goes on alone, on a line of
+    /// its own that a snapshot replaces when the partition heals. Decisions of the proposer it can
+    /// no longer hear, beyond what it applied, are dropped — it cannot get their contributions,
+    /// and waiting for them left an isolated peer stuck for good instead of training alone.
+    public mutating func isolate() {
+        commits = commits.filter { $0.key <= lastApplied }
+        committed = committed.filter { $0.value <= lastApplied }
+        lastCommitted = lastApplied
+        farAhead = -1
+        resetProposer()
     }
 
     /// Forgets every pooled contribution of `peer` older than its life `incarnation` … or all of
@@ -245,7 +314,10 @@ public struct PeerProtocol: Sendable {
         pool = pool.filter { $0.key.origin != peer }
     }
 
-    public mutating func onTick(now: Double) -> [Directive] { advance(now: now) }
+    public mutating func onTick(now: Double) -> [Directive] {
+        pruneBelowCatchUpFloor()
+        return advance(now: now)
+    }
 
     /// Seconds until the proposer's deadline for the open step, for the shell's poll timeout.
     public func secondsUntilDeadline(now: Double) -> Double? {
@@ -357,6 +429,11 @@ public struct PeerProtocol: Sendable {
                 out += noteStuck(now: now, "the commit for step \(lastApplied + 1) did not arrive")
             }
         }
+        if view.active && farAhead > lastApplied + config.maxAhead && !stuckReported {
+            // Others are further ahead than our window: catch up now, nothing will come in order.
+            stuckReported = true
+            out.append(.needCatchUp(reason: "others are \(farAhead - lastApplied) steps ahead"))
+        }
         if applying == nil && computing == nil && view.active {
             let tag = max(lastOwnTag + 1, lastApplied + 1)
             if tag < config.steps && lastApplied >= tag - 1 - config.overlap {
@@ -367,6 +444,10 @@ public struct PeerProtocol: Sendable {
         }
         out += propose(now: now)
         return out
+    }
+
+    private mutating func noteFarAhead(_ step: Int) {
+        if view.active { farAhead = max(farAhead, min(step, config.steps)) }
     }
 
     private mutating func noteStuck(now: Double, _ why: String) -> [Directive] {
@@ -380,6 +461,7 @@ public struct PeerProtocol: Sendable {
         guard view.active else { openedAt = nil; quorumAt = nil; return [] }
         let cands = candidates
         let chosen = Self.chooseProposer(current: proposer.flatMap { proposerValid($0) ? $0 : nil }, candidates: cands)
+        if chosen != proposer { proposerConfirmed = false }
         proposer = chosen
         guard chosen == me else { openedAt = nil; quorumAt = nil; return [] }
         let step = lastCommitted + 1
@@ -418,6 +500,7 @@ public struct PeerProtocol: Sendable {
         openedAt = nil
         quorumAt = nil
         commitsMade += 1
+        proposerConfirmed = true
         commitTimes.append(now)
         if commitTimes.count > 17 { commitTimes.removeFirst(commitTimes.count - 17) }
         record(c)

@@ -62,6 +62,26 @@ import Testing
         #expect(report.text.contains("detected dead after - (back before the dead timeout)"))
     }
 
+    @Test func aPeerThatCatchesUpToTheLastStepBySnapshotIsBackAndEndsOnTheFinalDigest() {
+        let fault = ChaosFault(kind: .kill, peer: "p2", began: 11_200, ended: 15_200, stepAtFault: 20)
+        let p2 = (0...20).map { Self.round("p2", $0, at: 1000 + 500 * $0) }   // no round after the restart
+        let rounds = ["p0": Self.healthy("p0", steps: 0...29, missingP2: 21..<29),
+                      "p1": Self.healthy("p1", steps: 0...29, missingP2: 21..<29), "p2": p2]
+        let beats: [String: [[String: Any]]] = [
+            "p2": [Self.event(["event": "catchup", "result": "requested", "from_step": 18], at: 15_400),
+                   Self.event(["event": "catchup", "result": "done", "mode": "snapshot", "step": 29, "digest": "d29"], at: 15_600)],
+        ]
+        let summaries: [String: [String: Any]] = ["p0": ["steps": 30, "digest": "d29"], "p1": ["steps": 30, "digest": "d29"],
+                                                 "p2": ["steps": 30, "digest": "d29"]]
+        let report = ChaosReport(faults: [fault], peers: ["p0", "p1", "p2"], rounds: rounds, heartbeats: beats, summaries: summaries)
+        #expect(report.outcomes[0].recoveredMs == 400)
+        #expect(report.outcomes[0].recoveredAtStep == 29)
+        #expect(report.outcomes[0].catchUpModes == ["snapshot"])
+        #expect(report.digestsAgree, "\(report.finals)")
+        let without = ChaosReport(faults: [fault], peers: ["p0", "p1", "p2"], rounds: rounds, heartbeats: beats)
+        #expect(!without.digestsAgree, "from rounds alone p2 looks stuck at step 20")
+    }
+
     @Test func stepsTrainedAloneInAPartitionAreLost() {
         let fault = ChaosFault(kind: .partition, peer: "p2", began: 11_200, ended: 21_200, stepAtFault: 20)
         var p2 = (0...20).map { Self.round("p2", $0, at: 1000 + 500 * $0) }

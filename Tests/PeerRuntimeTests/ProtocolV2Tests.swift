@@ -165,6 +165,76 @@ import Testing
         #expect(after.contains { if case .needCatchUp = $0 { true } else { false } })
     }
 
+    @Test func stepsDecidedDuringACatchUpAreKeptForAfterIt() {
+        // p1 restarted at step 9 while the others are at 200: commits for 201 and the
+        // contributions they name arrive while its snapshot is in flight.
+        var f = PeerProtocol(me: 1, incarnation: 2, peerCount: 3,
+                             config: .init(steps: 1000, deadline: .fixed(seconds: 1)), lastApplied: 9, digest: 0)
+        _ = f.setView(.init(trainers: [0, 2], active: false, horizon: 200), now: 0)
+        let c0 = contribution(0, tag: 201, base: 200)
+        _ = f.onContribution(c0, now: 0.1)
+        _ = f.onCommit(Commit(step: 201, proposer: 0, entries: [Commit.Entry(id: c0.id, hash: c0.hash)]), now: 0.2)
+        _ = f.onCommit(Commit(step: 120, proposer: 0, entries: []), now: 0.2)   // long covered by the snapshot
+        #expect(f.refusedCount == 0)
+        var early = PeerProtocol(me: 1, incarnation: 2, peerCount: 3,
+                                 config: .init(steps: 1000, deadline: .fixed(seconds: 1)), lastApplied: 9, digest: 0)
+        _ = early.setView(.init(trainers: [], active: false), now: 0)
+        _ = early.onContribution(contribution(0, tag: 600, base: 599), now: 0)
+        #expect(early.refusedCount == 0, "heard before any heartbeat: kept, it may be named after the catch-up")
+        var h = f
+        _ = h.setView(.init(trainers: [0, 2], active: false, horizon: Int.max), now: 0.3)
+        _ = h.onContribution(contribution(2, tag: 1000 + 64 + 1), now: 0.3)
+        #expect(h.refusedCount == 1, "a heartbeat's claim cannot move the window past the run's end")
+        var ds = f.reset(lastApplied: 200, digest: 5, now: 0.4)
+        ds += f.setView(.init(trainers: [0, 2], active: true), now: 0.4)
+        let a = applies(ds)
+        #expect(a.count == 1 && a.first?.0.step == 201 && a.first?.1.map(\.id) == [c0.id], "\(ds)")
+    }
+
+    @Test func aPeerThatChoseAProposerByTheRuleFollowsTheOneItHearsDeciding() {
+        // p2 reconnects and hears p0 before p1; p1 took the role while p0 was away and keeps it.
+        var f = PeerProtocol(me: 2, incarnation: 1, peerCount: 4,
+                             config: .init(steps: 100, deadline: .fixed(seconds: 1)), lastApplied: 9, digest: 0)
+        f.resetProposer()
+        _ = f.setView(.init(trainers: [0], active: true), now: 0)
+        #expect(f.proposer == 0, "chosen by the rule")
+        _ = f.setView(.init(trainers: [0, 1], active: true), now: 0.1)
+        let c = contribution(1, tag: 10, base: 9)
+        _ = f.onContribution(c, now: 0.1)
+        _ = f.onContribution(Contribution(id: ContributionID(origin: 2, incarnation: 1, tag: 10), base: 9, baseDigest: 0, payload: [2]), now: 0.1)
+        let ds = f.onCommit(Commit(step: 10, proposer: 1, entries: [Commit.Entry(id: c.id, hash: c.hash)]), now: 0.2)
+        #expect(f.proposer == 1 && f.refusedCount == 0)
+        #expect(applies(ds).first?.0.step == 10)
+        // Once p1 is heard deciding, a higher index is refused again and a lower one wins.
+        _ = f.onCommit(Commit(step: 11, proposer: 3, entries: []), now: 0.3)
+        #expect(f.refusedCount == 1)
+    }
+
+    @Test func aPeerFarBehindItsWindowAsksForCatchUpAtOnce() {
+        // Woken from a long stop: every commit and contribution is beyond the 64-step window.
+        var f = core(1, steps: 1000)
+        _ = f.setView(.init(trainers: [0, 2], active: true), now: 0)
+        let ds = f.onCommit(Commit(step: 300, proposer: 0, entries: []), now: 0.1)
+        #expect(ds.contains { if case .needCatchUp(let why) = $0 { why.contains("ahead") } else { false } }, "\(ds)")
+        // Once: not again while the catch-up is under way.
+        let again = f.onContribution(contribution(0, tag: 301), now: 0.2)
+        #expect(!again.contains { if case .needCatchUp = $0 { true } else { false } })
+    }
+
+    @Test func anIsolatedPeerDropsDecisionsItCannotCompleteAndGoesOnAlone() {
+        var f = core(1, steps: 100)
+        _ = f.setView(.init(trainers: [0, 2], active: true), now: 0)
+        let lost = contribution(0, tag: 0)
+        _ = f.onCommit(Commit(step: 0, proposer: 0, entries: [Commit.Entry(id: lost.id, hash: lost.hash)]), now: 0.1)
+        _ = f.onCommit(Commit(step: 1, proposer: 0, entries: [Commit.Entry(id: lost.id, hash: lost.hash)]), now: 0.1)
+        _ = f.onContribution(contribution(1, tag: 0), now: 0.2)
+        f.isolate()
+        let ds = f.setView(.init(trainers: [], active: true), now: 5)
+        let c = commits(ds)
+        #expect(c.first?.step == 0 && c.first?.proposer == 1 && c.first?.contributors == [1], "\(ds)")
+        #expect(applies(ds).first?.0.step == 0)
+    }
+
     @Test func hostileValuesAreRefusedNotTrapped() {
         // Steps at or past 2^31 and bases after the tag never become an Int.
         #expect(throws: ByteReadError.self) { try Contribution.decode(origin: 0, incarnation: 1, tag: 1 << 63 + 5, body: [UInt8](repeating: 0, count: 16)) }
@@ -261,6 +331,27 @@ import Testing
         let late = c.nodes[2]
         #expect(late.outcome?.isSuccess == false || late.digest == majority, "p2: \(String(describing: late.outcome))")
         #expect(late.stepsAlone == 0, "p2 trained \(late.stepsAlone) steps alone after the others left")
+    }
+
+    @Test(arguments: [UInt64(31), 32, 33])
+    func aPeerWokenFarBehindCatchesUpAndEndsOnTheModel(seed: UInt64) throws {
+        // Stopped for more steps than its 64-step window (a SIGSTOP in `murmur chaos`): on waking it
+        // must catch up, not wait for commits it refused as too far ahead.
+        let topo = try loopbackTopology(peers: 4)
+        let c = try SimCluster(topology: topo, options: options(steps: 400), seed: seed, computeSeconds: 0.002)
+        try c.start()
+        var phase = 0
+        let done = try c.run(maxIterations: 200_000) { _ in
+            switch phase {
+            case 0 where c.nodes[2].lastApplied >= 30: c.pause(2); phase = 1
+            case 1 where c.nodes[0].lastApplied >= c.nodes[2].lastApplied + 150: c.resume(2); phase = 2
+            default: break
+            }
+        }
+        #expect(done && phase == 2)
+        #expect(Set(c.nodes.map(\.digest)).count == 1, "\(c.nodes.map(\.digest))")
+        #expect(c.nodes.allSatisfy { $0.outcome?.isSuccess == true }, "\(c.nodes.map { String(describing: $0.outcome) })")
+        #expect(c.nodes[2].stepsAlone == 0)
     }
 
     @Test(arguments: [UInt64(21), 22, 23])
