@@ -47,6 +47,11 @@ public final class GPTEngine: StepEngine {
     private let validationPlan: DeMoPlan?
     private let referenceBytes: Int
     private var averaged: [Float]
+    /// Own DeMo payloads computed ahead of the applied step (overlap), by tag: the gradient of the
+    /// next tag is taken at the parameters these predict (see `computeGradientsPredicted`).
+    private var ownAhead: [Int: DeMoPayload] = [:]
+    /// The parameters while a predicted forward/backward runs.
+    private var savedParameters: [Float] = []
 
     public init(model: GPTModel, sampler: BatchSampler, peer: Int, optimizer: EngineOptimizer,
                 schedule: LRSchedule, clipNorm: Float?) throws {
@@ -90,10 +95,11 @@ public final class GPTEngine: StepEngine {
     }
 
     public func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
-        let loss = try computeGradients(step: step)
+        let loss = try computeGradientsPredicted(step: step)
         let lr = schedule.rate(at: step)
         if demo != nil {
             let payload = try demo!.prepare(gradients: UnsafeBufferPointer(model.gradients), lr: lr)
+            ownAhead[step] = payload
             return (try DeMoCodec.encode(payload, plan: demo!.plan), loss)
         }
         var body = [UInt8](repeating: 0, count: 4 * denseCount)
@@ -102,6 +108,32 @@ public final class GPTEngine: StepEngine {
             for i in 0..<denseCount { raw.storeBytes(of: g[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         }
         return (body, loss)
+    }
+
+    /// Forward and backward for `step`. With overlap the steps before it may not be applied yet
+    /// (their contributions are still travelling): then the gradient is taken at the parameters
+    /// *predicted* by applying this peer's own pending payloads (the sign of its own fast
+    /// components, at each step's lr) instead of at the stale ones, and the parameters are put
+    /// back bit for bit afterwards. Measured (4 peers, `small`, 1,000 steps, overlap 1): val loss
+    /// 1.886 against 2.593 with stale gradients and 1.763 without overlap; standing in the other
+    /// peers' payloads of the last step as well made it worse (2.418): DeMo's fast components
+    /// flip sign from step to step. Deterministic: it depends only on this peer's own state, and
+    /// what is applied is still exactly the committed set. Without overlap nothing is pending.
+    func computeGradientsPredicted(step: Int) throws -> Float {
+        let pending = ownAhead.filter { $0.key < step }.sorted { $0.key < $1.key }
+        guard let demo, !pending.isEmpty else { return try computeGradients(step: step) }
+        let params = model.parameters
+        if savedParameters.count != params.count { savedParameters = [Float](repeating: 0, count: params.count) }
+        savedParameters.withUnsafeMutableBufferPointer { dst in _ = dst.initialize(from: UnsafeBufferPointer(params)) }
+        defer {
+            savedParameters.withUnsafeBufferPointer { src in
+                for i in 0..<params.count { params[i] = src[i] }
+            }
+        }
+        for (tag, payload) in pending {
+            try demo.apply([DeMoContribution(peer: peer, payload: payload)], lr: schedule.rate(at: tag), to: params)
+        }
+        return try computeGradients(step: step)
     }
 
     /// Called on the loop thread while a job may run on the worker: it reads only constants
@@ -120,6 +152,7 @@ public final class GPTEngine: StepEngine {
 
     public func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws {
         let lr = schedule.rate(at: step)
+        ownAhead = ownAhead.filter { $0.key > step }
         let sorted = contributions.sorted { $0.peer < $1.peer }
         if let demo {
             let decoded = try sorted.map { DeMoContribution(peer: $0.peer, payload: try DeMoCodec.decode($0.body, plan: demo.plan)) }
@@ -155,6 +188,7 @@ public final class GPTEngine: StepEngine {
     }
 
     public func restore(snapshot bytes: [UInt8]) throws {
+        ownAhead = [:]
         let n = denseCount * (adam == nil ? 1 : 3)
         guard bytes.count == 8 + 4 * n else { throw EngineError.badDenseBody(bytes: bytes.count, expected: 8 + 4 * n) }
         var floats = [Float](repeating: 0, count: n)
@@ -205,5 +239,6 @@ extension GPTEngine {
             adam.t = c.adamT
         }
         for i in 0..<denseCount { model.parameters[i] = c.parameters[i] }
+        ownAhead = [:]
     }
 }
