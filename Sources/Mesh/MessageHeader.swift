@@ -9,6 +9,9 @@ public enum MessageKind: UInt8, Sendable, CaseIterable {
     /// The proposer's decision of which contributions make up one step (round protocol v2);
     /// published on XPUB, relayed.
     case commit = 4
+    /// The origin's run fingerprint (`RunFingerprint`): accepted whatever its run id, so a peer on
+    /// another copy of the topology is named, not silently dropped; published on XPUB, never relayed.
+    case hello = 5
     /// DEALER → ROUTER: ask a donor for log replay or a snapshot.
     case catchUpRequest = 16
     /// ROUTER → DEALER: one replayed step's contributions.
@@ -132,9 +135,11 @@ public struct MessageHeader: Sendable, Hashable {
         let reserved: UInt16 = bytes.readLE(at: 46)
         guard reserved == 0 else { throw .unknownFlags(reserved) }
         let runID: UInt64 = bytes.readLE(at: 8)
-        guard runID == expectedRunID else { throw .wrongRunID(expected: expectedRunID, actual: runID) }
+        // A HELLO is the one message another run may send us: it says what differs.
+        let foreignHello = kind == .hello && runID != expectedRunID
+        guard runID == expectedRunID || foreignHello else { throw .wrongRunID(expected: expectedRunID, actual: runID) }
         let origin: PeerIndex = bytes.readLE(at: 16)
-        guard Int(origin) < peerCount else { throw .originOutOfRange(origin: origin, peerCount: peerCount) }
+        guard Int(origin) < peerCount || foreignHello else { throw .originOutOfRange(origin: origin, peerCount: peerCount) }
         let bodyLength: UInt32 = bytes.readLE(at: 38)
         guard Int(bodyLength) <= maxBody else { throw .oversized(declared: bodyLength, limit: maxBody) }
         guard Int(bodyLength) == body.count else { throw .bodyLengthMismatch(declared: bodyLength, actual: body.count) }

@@ -125,6 +125,9 @@ public struct Relay: Sendable {
     /// Decides what to do with a broadcast message that just arrived (from any neighbour).
     /// Catch-up kinds are point-to-point: delivered, never forwarded, not remembered.
     public mutating func decide(_ header: MessageHeader) -> Decision {
+        // HELLOs are for the direct neighbour only (they may come from another run, whose origin
+        // indices mean nothing here): never relayed, never counted against an origin's stream.
+        if header.kind == .hello { return .deliver(forward: false) }
         guard header.origin != me else { return .own }
         guard header.kind.isBroadcast else { return .deliver(forward: false) }
         switch filter.admit(header) {

@@ -237,6 +237,13 @@ final class MeshLoop {
         for _ in 0..<1000 {
             guard let frames = try socket.receive(maxFrames: 4) else { return }
             guard let envelope = decode(frames) else { continue }
+            if envelope.header.kind == .hello {
+                // Perhaps from another run: neither a sign that our neighbour is up nor part of
+                // its origin's sequence.
+                stats.messagesIn += 1
+                pending.append(.message(envelope, from: neighbor))
+                continue
+            }
             markConnected(neighbor)
             switch relay.decide(envelope.header) {
             case .own, .duplicate, .stale:

@@ -114,6 +114,7 @@ struct PeerCommand: ParsableCommand {
             }
         }
         node.onIsolated = { step in save(step + 1, "failsafe: heard nobody for longer than the dead timeout") }
+        node.onForeign = { message in logger.warning("peer \(id): \(message)") }
         node.onWaiting = { who, seconds in
             logger.warning("peer \(id): heard none of the other peers after \(Int(seconds)) s; waiting for \(who.joined(separator: ", ")) (not training alone; --alone would; giving up after \(Int(peerOptions.giveUpAfter)) s)")
         }

@@ -70,8 +70,16 @@ enum HeartbeatEvent: Sendable, Equatable {
         switch self {
         case .send, .recv: false
         case .status, .rejoined: true
-        case .other(let name, _, _): name == "checkpoint" || name == "catchup"
+        case .other(let name, _, _): ["checkpoint", "catchup", "foreign_topology", "other_settings", "waiting", "isolated",
+                                      "reconnected", "outcome"].contains(name)
         }
+    }
+
+    /// For a run-setup problem worth the user's eye (a peer of another topology, or with other
+    /// settings): the message the peer logged.
+    var setupWarning: String? {
+        if case .other(let name, _, let fields) = self, name == "foreign_topology" || name == "other_settings" { return fields["detail"] }
+        return nil
     }
 }
 

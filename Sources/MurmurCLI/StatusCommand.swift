@@ -124,6 +124,11 @@ struct StatusTable {
             verdict = "no common step yet"
         }
         let head = "run \(run.name) (\(run.directory.path)): \(run.peers.count) peers; \(verdict)"
-        return ([head] + lines).joined(separator: "\n")
+        return ([head] + lines + warnings.map { "warning: " + $0 }).joined(separator: "\n")
+    }
+
+    /// Setup problems the peers logged (a peer of another topology…): the newest per peer.
+    var warnings: [String] {
+        run.peers.compactMap { p in p.events.last { $0.event.setupWarning != nil }.map { "\(p.id) heard \($0.event.setupWarning!)" } }
     }
 }

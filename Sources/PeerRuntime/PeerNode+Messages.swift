@@ -23,6 +23,12 @@ extension PeerNode {
 
     /// Decodes a broadcast once, at the edge, and hands typed values to the cores.
     func receive(_ env: Envelope, from: Int) {
+        if env.header.kind == .hello {
+            hello(env, from: from)
+            return
+        }
+        // The transport drops other runs' messages; a simulated network does not.
+        guard env.header.runID == runID else { return }
         let origin = Int(env.header.origin)
         guard origin < peerIDs.count else { return }
         bytesIn += UInt64(env.body.count + MessageHeader.size)
@@ -90,6 +96,54 @@ extension PeerNode {
                 updateView(now: now)
             }
         }
+    }
+
+    /// HELLO: every few seconds while joining, less often later (a peer started later with
+    /// another file must still be named).
+    func sendHelloIfDue(now: Double) {
+        guard var fp = options.fingerprint else { return }
+        let period: Double
+        if case .joining = phase { period = options.helloInterval } else { period = 5 * options.helloInterval }
+        guard now - lastHello >= period else { return }
+        lastHello = now
+        fp.peerID = peerIDs[me]
+        publish(kind: .hello, step: 0, body: fp.encode())
+    }
+
+    /// A HELLO from the neighbour `from` (an index of our topology; its sender may be of another
+    /// run). Another run id: name what differs, and hold back training while it is heard. Same run
+    /// id but other data or timing settings: a warning only.
+    func hello(_ env: Envelope, from: Int) {
+        guard let mine = options.fingerprint, let theirs = try? RunFingerprint.decode(env.body) else {
+            invalidBodies += 1
+            return
+        }
+        let now = clock()
+        let foreign = env.header.runID != runID || theirs.runID != runID
+        let diffs = mine.differences(from: theirs).filter { foreign || $0.field != "run" }
+        guard foreign || !diffs.isEmpty else { return }
+        let at = from >= 0 && from < options.endpoints.count ? " at \(options.endpoints[from])" : ""
+        let what = diffs.isEmpty ? "settings that give another run id" : diffs.prefix(6).map(\.description).joined(separator: "; ")
+        let message: String
+        if foreign {
+            message = "\(theirs.peerID)\(at) uses another topology: \(what) (run ids \(ParameterDigest.hex(runID)) here, "
+                + "\(ParameterDigest.hex(env.header.runID)) there); every peer must use the same file"
+            foreignPeers[theirs.peerID] = (now, message)
+        } else {
+            message = "\(theirs.peerID)\(at) trains with other settings: \(what); every peer should use the same file"
+        }
+        guard now - (foreignLogged[theirs.peerID] ?? -Double.infinity) >= 60 else { return }
+        foreignLogged[theirs.peerID] = now
+        log(["event": foreign ? "foreign_topology" : "other_settings", "from": theirs.peerID, "endpoint": at.isEmpty ? "-" : options.endpoints[from],
+             "differs": diffs.map(\.field), "here": diffs.map { $0.here ?? "-" }, "there": diffs.map { $0.there ?? "-" },
+             "run_id_there": ParameterDigest.hex(env.header.runID), "detail": message])
+        onForeign?(message)
+    }
+
+    /// The newest message about a peer of another run heard within the last 30 s, if any.
+    func recentForeign(now: Double) -> String? {
+        foreignPeers = foreignPeers.filter { now - $0.value.at < 30 }
+        return foreignPeers.values.max { $0.at < $1.at }?.message
     }
 
     /// Sent from the loop thread on its own clock, with the last state the worker reported: a

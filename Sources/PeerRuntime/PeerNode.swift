@@ -32,6 +32,11 @@ public struct PeerOptions: Sendable {
     public var giveUpAfter: Double = 600
     /// Where each peer listens (`pub` endpoint), for the messages that name whom we wait for.
     public var endpoints: [String] = []
+    /// This run's settings, field by field, sent in HELLOs so that a peer on another copy of the
+    /// topology can say what differs (nil: no HELLOs).
+    public var fingerprint: RunFingerprint?
+    /// HELLO period while joining (seconds); later, five times this.
+    public var helloInterval: Double = 2
 
     public init(steps: Int, membership: MembershipConfig, deadline: TrainingRound<[UInt8]>.Deadline,
                 overlap: Int = 0, startupGrace: Double = 20, tick: Double = 0.02, replaySteps: Int = 64,
@@ -75,6 +80,8 @@ public enum FinalOutcome: Sendable, Equatable, CustomStringConvertible {
     case stopped(step: Int)
     /// Heard none of the other peers, so trained nothing (run with `--alone` to train by yourself).
     case nobodyHeard(seconds: Double, waitingFor: [String])
+    /// Peers of another run (another copy of the topology) were heard, so this one did not train.
+    case foreignTopology(seconds: Double, detail: String)
 
     public var isSuccess: Bool {
         switch self {
@@ -93,6 +100,8 @@ public enum FinalOutcome: Sendable, Equatable, CustomStringConvertible {
         case .unreached(let s, let d, let p):
             return "the other peers finished and left (\(p.count) of them\(d.map { ", final digest \(ParameterDigest.hex($0))" } ?? "")) while this peer was at step \(s); copy a final checkpoint from one of them, or start them again with this peer running"
         case .stopped(let s): return "stopped at step \(s) by request"
+        case .foreignTopology(let t, let detail):
+            return "did not train in \(Int(t)) s: \(detail)"
         case .nobodyHeard(let t, let who):
             return "heard none of the other peers in \(Int(t)) s (waited for \(who.joined(separator: ", "))): start them, check the addresses, ports and firewalls, and that every machine uses the same topology file; or run `murmur peer --alone` to train by yourself"
         }
@@ -155,6 +164,13 @@ public final class PeerNode {
     /// (whom, seconds so far), so the shell can say it on the terminal.
     public var onWaiting: (([String], Double) -> Void)?
     var lastLonelyNote = -Double.infinity
+    /// Called on the loop thread when a peer of another run (or with other data or timing
+    /// settings) is heard, at most once per peer and minute, with the message to show.
+    public var onForeign: ((String) -> Void)?
+    /// Peers of another run heard lately: their id → when, and what differs.
+    var foreignPeers: [String: (at: Double, message: String)] = [:]
+    var foreignLogged: [String: Double] = [:]
+    var lastHello = -Double.infinity
 
     /// Where the loop is: the one phase enum of the shell.
     public enum Phase: Sendable, Equatable {
@@ -262,12 +278,22 @@ public final class PeerNode {
         takeResults()
         if let e = workError { workError = nil; throw e }
         let now = clock()
+        sendHelloIfDue(now: now)
         switch phase {
         case .done:
             return false
         case .joining(let since):
             if let donor = donorAhead() {
                 beginCatchUp(donor: donor, snapshot: false, reason: "others are ahead")
+            } else if let foreign = recentForeign(now: now) {
+                // Another copy of the topology is in use: training now would end on two models.
+                if now - since >= options.giveUpAfter {
+                    beginLeaving(outcome: .foreignTopology(seconds: now - since, detail: foreign))
+                } else if now - lastLonelyNote >= 5 {
+                    lastLonelyNote = now
+                    log(["event": "waiting", "seconds": Int(now - since), "give_up_after_s": Int(options.giveUpAfter),
+                         "detail": "not training while a peer of another topology is heard: \(foreign)"])
+                }
             } else if (membership.alivePeers.count == peerIDs.count - 1 && everyoneHearsMe) || now - since >= options.startupGrace {
                 // Everyone must hear us first: an UPDATE published before a subscriber's link is
                 // up is lost (pub/sub's slow joiner), and the proposer would wait out its deadline.

@@ -58,6 +58,7 @@ public enum PeerSetup {
                            startupGrace: max(10, 4 * hb.deadAfter.seconds), tick: min(0.02, hb.interval.seconds / 4))
         o.giveUpAfter = max(o.startupGrace, t.startup.giveUpAfter.seconds)
         o.endpoints = t.peers.map { $0.pub.description }
+        o.fingerprint = t.fingerprint(peerID: "")   // the node puts its own id in
         return o
     }
 }
