@@ -118,6 +118,13 @@ struct RunSummary {
             let detail = agreement.step.map { s in data.map { "\($0.id)=\($0.digest(at: s) ?? "-")" }.joined(separator: " ") + " at step \(s + 1)" } ?? "no rounds"
             lines.append("  digests agree: NO (\(detail))")
         }
+        let alone = data.compactMap { p in p.summary.flatMap { $0.stepsAlone > 0 ? "\(p.id) \($0.stepsAlone)" : nil } }
+        if !alone.isEmpty {
+            lines.append("  trained alone (cut off from every other peer, the partition failsafe): " + alone.joined(separator: ", ") + " step(s)")
+        }
+        for p in data {
+            if let s = p.summary, s.success == false, let why = s.outcome { lines.append("  \(p.id): \(why)") }
+        }
         let failed = exitCodes.filter { $0.value != 0 }
         if !failed.isEmpty {
             lines.append("  failed peers: " + failed.map { "\($0.key) (exit \($0.value), see \(files.peerDirectory($0.key).path)/peer.log)" }.joined(separator: ", "))

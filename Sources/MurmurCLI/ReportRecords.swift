@@ -145,6 +145,11 @@ struct PeerSummary: Sendable, Equatable {
     var bytesReferencePerStep: Int?
     var bytesDensePerStep: Int?
     var stoppedEarly: Bool
+    /// Steps applied while cut off from every other peer (the partition failsafe).
+    var stepsAlone: Int
+    /// How the run ended for the peer, in words, and whether that is a success.
+    var outcome: String?
+    var success: Bool?
 
     init(json o: [String: Any]) {
         steps = JSONField.int(o["steps"])
@@ -155,6 +160,9 @@ struct PeerSummary: Sendable, Equatable {
         bytesReferencePerStep = JSONField.int(o["bytes_reference_per_step"])
         bytesDensePerStep = JSONField.int(o["bytes_dense_per_step"])
         stoppedEarly = o["stopped_early"] as? Bool ?? false
+        stepsAlone = JSONField.int(o["steps_alone"]) ?? 0
+        outcome = o["outcome"] as? String
+        success = o["success"] as? Bool
     }
 }
 

@@ -26,6 +26,23 @@ import Testing
         #expect(rows[0].heartbeatAge == "30s")
     }
 
+    @Test func warnsAboutAPeerOfAnotherTopology() throws {
+        let f = try RunFixture()
+        defer { f.remove() }
+        let line = "{\"event\":\"foreign_topology\",\"peer\":\"p0\",\"from\":\"p9\",\"time_ms\":\(RunFixture.t0 + 9000),"
+            + "\"detail\":\"p9 at tcp://10.0.0.3:7120 uses another topology: optimizer.lr 0.003 here, 0.001 there\"}\n"
+        let url = f.directory.appendingPathComponent("p0/heartbeats.jsonl")
+        let h = try FileHandle(forWritingTo: url)
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(line.utf8))
+        try h.close()
+        let text = StatusTable(run: try f.load()).render()
+        #expect(text.contains("warning: p0 heard p9 at tcp://10.0.0.3:7120 uses another topology: optimizer.lr 0.003 here, 0.001 there"), "\(text)")
+        let plain = try RunFixture()
+        defer { plain.remove() }
+        #expect(!StatusTable(run: try plain.load()).render().contains("warning:"))
+    }
+
     @Test func processFromSummaryAndPids() throws {
         let (t, f) = try Self.table(pids: ["p0": 11, "p1": 4242], alive: [11])
         defer { f.remove() }
