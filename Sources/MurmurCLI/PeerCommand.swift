@@ -129,7 +129,8 @@ struct PeerCommand: ParsableCommand {
         let val: Float? = evalBatches > 0 ? Evaluator(model: model, sampler: sampler, batches: evalBatches).loss() : nil
         let outcome = node.outcome ?? .stopped(step: node.lastApplied)
         let alone = node.stepsAlone > 0 ? ", \(node.stepsAlone) step(s) trained alone (cut off from every other peer)" : ""
-        logger.info("peer \(id) done at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in\(alone)")
+        // "done" only for a run that succeeded: a peer that waited and gave up did not train.
+        logger.info("peer \(id) \(outcome.isSuccess ? "done" : "ended") at step \(node.nextStep): digest \(ParameterDigest.hex(digest)), val loss \(val.map { String(format: "%.4f", $0) } ?? "-"), \(transport.stats.bytesOut) bytes out, \(transport.stats.bytesIn) bytes in\(alone)")
         if outcome.isSuccess {
             logger.info("peer \(id): \(outcome)")
         } else {
