@@ -323,7 +323,7 @@ public struct PeerProtocol: Sendable {
     public func secondsUntilDeadline(now: Double) -> Double? {
         guard let o = openedAt else { return nil }
         var due = o + currentDeadlineSeconds
-        if let q = quorumAt { due = min(due, q + afterQuorumSeconds) }
+        if let q = quorumAt { due = min(due, q + max(afterQuorumSeconds, q - o)) }
         return max(0, due - now)
     }
 
@@ -487,7 +487,12 @@ public struct PeerProtocol: Sendable {
         // Waiting up to an adaptive deadline from the first arrival instead would learn the slow
         // peer's step time and hold everyone to it.
         if quorumAt == nil, !pace.isEmpty, pace.intersection(fresh).count * 2 > pace.count { quorumAt = now }
-        let timedOut = !complete && (waited >= currentDeadlineSeconds || (quorumAt.map { now - $0 >= afterQuorumSeconds } ?? false))
+        // After the majority: a quarter step, or as long as the majority took to arrive if that was
+        // longer — contributions that trickle in over a busy uplink (AdamW's dense ones take a
+        // second on 10 Mbit/s) are still arriving, not late; without this 270 of 300 AdamW steps
+        // had one contribution committed a step late (stale dense gradients).
+        let afterQuorum = max(afterQuorumSeconds, (quorumAt ?? now) - (openedAt ?? now))
+        let timedOut = !complete && (waited >= currentDeadlineSeconds || (quorumAt.map { now - $0 >= afterQuorum } ?? false))
         guard complete || timedOut else { return [] }
         if complete {
             history.append(waited)

@@ -99,6 +99,28 @@ import Testing
         #expect(second.first?.entries.map(\.id.tag) == [1, 1, 0])
     }
 
+    @Test func contributionsTricklingInAreWaitedForAsLongAsTheMajorityTook() {
+        // Four peers; the proposer has decided quick steps before (a quarter step is 25 ms).
+        var p = PeerProtocol(me: 0, incarnation: 1, peerCount: 4,
+                             config: .init(steps: 100, deadline: .fixed(seconds: 5)), lastApplied: -1, digest: 0)
+        _ = p.setView(.init(trainers: [1, 2, 3], active: true), now: 0)
+        var t = 0.0
+        for step in 0..<6 {
+            for o in 0..<4 { _ = p.onContribution(contribution(o, tag: step, base: step - 1), now: t) }
+            _ = p.onApplied(step: step, digest: UInt64(step), now: t)
+            t += 0.1
+        }
+        #expect(p.afterQuorumSeconds < 0.03)
+        // Step 6: dense contributions arrive over a busy uplink, 0.4 s apart.
+        _ = p.onContribution(contribution(0, tag: 6, base: 5), now: t)
+        _ = p.onContribution(contribution(1, tag: 6, base: 5), now: t + 0.4)
+        var ds = p.onContribution(contribution(2, tag: 6, base: 5), now: t + 0.8)   // the majority of 4
+        ds += p.onTick(now: t + 1.0)
+        #expect(commits(ds).isEmpty, "still arriving: waited as long as the majority took")
+        ds = p.onContribution(contribution(3, tag: 6, base: 5), now: t + 1.2)
+        #expect(commits(ds).first?.contributors == [0, 1, 2, 3] && commits(ds).first?.timedOut == false, "\(commits(ds))")
+    }
+
     @Test func aFollowerAppliesExactlyTheCommittedSetEvenIfMoreArrived() {
         var f = core(1)
         _ = f.setView(.init(trainers: [0, 2], active: true), now: 0)
