@@ -190,6 +190,8 @@ public final class PeerNode {
     /// Next step to apply.
     public var nextStep: Int { core.lastApplied + 1 }
     var isolatedReported = false
+    /// When this peer last found itself cut off from everyone (nil: it hears someone).
+    var isolatedSince: Double?
     var triedDonors: Set<Int> = []
     var workError: PeerError?
     /// What a pending apply job is applying (for its log line and the replay log).
@@ -326,7 +328,15 @@ public final class PeerNode {
                 beginLeaving(outcome: unreached)
             }
         case .finishing(let since):
-            if stopRequested.value || now - since >= options.finalLinger || (now - since >= 2 * options.membership.heartbeatInterval && everyoneSettled) {
+            // Cut off for a good while before the end (a partition: alone, the peer ran ahead to
+            // the last step): the others are not finished, only unheard. Wait for the partition
+            // to heal — up to twice as long as it has lasted, at most `give_up_after` — so the
+            // peer can adopt their model, instead of leaving on its own line at once.
+            let alone = isolatedReported ? isolatedSince.map { since - $0 } ?? 0 : 0
+            let partitioned = alone >= options.membership.deadAfter
+            let limit = partitioned ? max(options.finalLinger, min(options.giveUpAfter, 2 * alone)) : options.finalLinger
+            if stopRequested.value || now - since >= limit
+                || (!partitioned && now - since >= 2 * options.membership.heartbeatInterval && everyoneSettled) {
                 beginLeaving(outcome: finalOutcome())
             }
         case .leaving(let until):
@@ -445,6 +455,7 @@ public final class PeerNode {
         if silent.isFinite && silent > options.membership.deadAfter && peerIDs.count > 1 {
             if !isolatedReported {
                 isolatedReported = true
+                isolatedSince = clock()
                 // Keep training alone: gradients pile up in the residual; the majority check repairs
                 // the parameters when the others are heard again.
                 if state == .training { state = .isolated; core.isolate() }

@@ -376,6 +376,31 @@ import Testing
         #expect(c.nodes[2].stepsAlone == 0)
     }
 
+    @Test(arguments: [UInt64(41), 42])
+    func aPeerThatRanAheadAloneInAPartitionWaitsAtTheEndAndAdoptsTheMajority(seed: UInt64) throws {
+        // Alone, p2 is ten times faster than the pair it is cut off from and reaches the last step
+        // long before them; when the partition heals it must take their model, not leave on its own.
+        let topo = try loopbackTopology(peers: 3)
+        let c = try SimCluster(topology: topo, options: options(steps: 300), seed: seed, computeSeconds: 0.05)
+        c.computeSeconds[2] = 0.005
+        try c.start()
+        var phase = 0
+        var finishedAt = 0.0
+        let done = try c.run(maxIterations: 200_000) { _ in
+            switch phase {
+            case 0 where c.nodes[0].lastApplied >= 20: c.network.partition([[0, 1], [2]]); phase = 1
+            case 1 where c.nodes[2].phase != .training && c.nodes[2].lastApplied == 299: finishedAt = c.clock.now; phase = 2
+            case 2 where c.clock.now >= finishedAt + 2: c.network.heal(); phase = 3   // well after p2's last step
+            default: break
+            }
+        }
+        #expect(done && phase == 3, "phase \(phase)")
+        #expect(c.nodes[2].stepsAlone > 100, "p2 trained \(c.nodes[2].stepsAlone) steps alone")
+        #expect(c.nodes[2].snapshotsLoaded >= 1, "p2 did not adopt the majority")
+        #expect(Set(c.nodes.map(\.digest)).count == 1, "\(c.nodes.map(\.digest))")
+        #expect(c.nodes.allSatisfy { $0.outcome?.isSuccess == true }, "\(c.nodes.map { String(describing: $0.outcome) })")
+    }
+
     @Test(arguments: [UInt64(21), 22, 23])
     func aRestartWhileAnotherPeerIsStoppedEndsOnOneModel(seed: UInt64) throws {
         let topo = try loopbackTopology(peers: 4)
