@@ -44,7 +44,10 @@ extension PeerNode {
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
             if hb.state == .catchingUp || hb.state == .isolated { core.forget(peer: origin) }
             if !core.view.active { updateView(now: now) }   // the catch-up horizon moves with others' steps
-            if membership.status(of: origin) == .alive {
+            // One line per peer and at most every 100 ms: a peer that floods heartbeats (hostile,
+            // or a bug) must not fill the disk. Honest peers send every `interval` (250 ms).
+            if membership.status(of: origin) == .alive, now - (lastReceivedLogged[origin] ?? -Double.infinity) >= 0.1 {
+                lastReceivedLogged[origin] = now
                 log(["event": "received", "from": peerIDs[origin], "status": membership.status(of: origin).rawValue,
                      "incarnation": hb.incarnation, "state": hb.state.description, "step": hb.lastAppliedStep,
                      "digest": ParameterDigest.hex(hb.digest), "loss": jsonNumber(hb.loss), "lag": Int(hb.lastAppliedStep) - lastApplied])

@@ -171,6 +171,8 @@ public final class PeerNode {
     var foreignPeers: [String: (at: Double, message: String)] = [:]
     var foreignLogged: [String: Double] = [:]
     var lastHello = -Double.infinity
+    /// When a received heartbeat was last logged, per origin (rate limit).
+    var lastReceivedLogged: [Int: Double] = [:]
 
     /// Where the loop is: the one phase enum of the shell.
     public enum Phase: Sendable, Equatable {

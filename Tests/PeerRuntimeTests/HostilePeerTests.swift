@@ -89,4 +89,34 @@ import TinyGPT
         #expect(nodes.allSatisfy { $0.invalidBodies > 50 }, "\(nodes.map(\.invalidBodies))")
         #expect(sent > 60)
     }
+
+    @Test func aHeartbeatFloodIsLoggedAtMostTenTimesASecond() throws {
+        let topo = try loopbackTopology(peers: 3)
+        let network = InMemoryNetwork(topology: topo, seed: 5)
+        let clock = ManualClock()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("murmur-flood-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let opts = PeerOptions(steps: 1_000_000, membership: MembershipConfig(heartbeatInterval: 0.25, suspectAfter: 1, deadAfter: 3),
+                               deadline: .fixed(seconds: 1), startupGrace: 100, tick: 0)
+        let node = try PeerNode(me: 0, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                                transport: network.transport(for: 0), engine: HashEngine(peer: 0), options: opts,
+                                runDirectory: dir, worker: SimulatedStepWorker(), clock: { clock.now })
+        let attacker = network.transport(for: 2)
+        try attacker.start()
+        try node.start()
+        // Two seconds of valid heartbeats from p2, one every 5 ms (50 times its interval).
+        for i in 0..<400 {
+            let hb = Heartbeat(peer: 2, incarnation: 1, state: .joining, lastAppliedStep: -1, digest: 0, loss: .nan,
+                               bytesOut: 0, bytesIn: 0, sentAtMillis: 0, heard: 0)
+            try attacker.publish(Envelope.make(kind: .heartbeat, runID: 7, origin: 2, incarnation: 1, step: 0,
+                                               sequence: UInt64(i + 1), body: hb.encode()))
+            _ = try node.poll(wait: 0)
+            network.advance()
+            clock.now += 0.005
+        }
+        let lines = try String(contentsOf: dir.appendingPathComponent("heartbeats.jsonl"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains("\"received\"") && $0.contains("\"from\":\"p2\"") }
+        #expect(lines.count >= 10, "still logged: \(lines.count)")
+        #expect(lines.count <= 22, "\(lines.count) lines for 400 heartbeats in 2 s")
+    }
 }
