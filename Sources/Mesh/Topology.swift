@@ -134,6 +134,16 @@ public struct SecuritySpec: Sendable, Equatable {
     public var curve: Bool
     /// Folder holding `<peer>.key` (secret, mode 0600) and `<peer>.pub`.
     public var keys: String
+    /// `plaintext: allow`: the user accepts a mesh without CURVE on addresses other machines can
+    /// reach. Without it such a topology is refused (plaintext is for loopback and the lab's
+    /// network namespaces).
+    public var plaintextAllowed: Bool = false
+
+    public init(curve: Bool, keys: String, plaintextAllowed: Bool = false) {
+        self.curve = curve
+        self.keys = keys
+        self.plaintextAllowed = plaintextAllowed
+    }
 }
 
 /// A `tcp://host:port` endpoint. Only TCP: other transports make no sense between machines.

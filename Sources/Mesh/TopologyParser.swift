@@ -14,7 +14,7 @@ public enum TopologyParser {
     static let roundKeys = ["deadline", "max_deadline", "overlap"]
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
-    static let securityKeys = ["curve", "keys"]
+    static let securityKeys = ["curve", "keys", "plaintext"]
     static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key", "netns", "listen"]
     static let validationKeys = ["every", "batches"]
     static let startupKeys = ["give_up_after"]
@@ -67,6 +67,7 @@ public enum TopologyParser {
                                 security: security, validation: validation, peers: peers)
         topology.startup = startup
         try PeerListParser.checkReachable(topology, line: try top.node("peers").mark?.line)
+        try checkPlaintext(topology, fields: top)
         return topology
     }
 
@@ -169,7 +170,26 @@ public enum TopologyParser {
 
     static func parseSecurity(_ s: YAMLFields?) throws(TopologyError) -> SecuritySpec {
         guard let s else { return SecuritySpec(curve: false, keys: "keys/") }
+        var plaintext = false
+        if s.has("plaintext") {
+            switch try s.string("plaintext") {
+            case "allow": plaintext = true
+            case "refuse": plaintext = false
+            default: throw s.error("plaintext", .inconsistent("'plaintext' is 'allow' or 'refuse' (the default)"))
+            }
+        }
         return SecuritySpec(curve: s.has("curve") ? try s.bool("curve") : false,
-                            keys: try s.optionalString("keys") ?? "keys/")
+                            keys: try s.optionalString("keys") ?? "keys/", plaintextAllowed: plaintext)
+    }
+
+    /// Plaintext (no CURVE) only where nobody else can reach the ports: loopback, or the lab's
+    /// network namespaces — like a database's protected mode. Anyone who reaches a plaintext port
+    /// can send UPDATEs.
+    static func checkPlaintext(_ t: Topology, fields: YAMLFields) throws(TopologyError) {
+        guard !t.security.curve, !t.security.plaintextAllowed else { return }
+        let open = t.peers.filter { $0.netns == nil && !($0.pub.isLoopback && $0.sync.isLoopback) }
+        guard let first = open.first else { return }
+        let also = open.count > 1 ? " (and \(open.count - 1) more)" : ""
+        throw fields.error("security", .inconsistent("the mesh is plaintext (curve: false) but \(first.id) listens on \(first.pub)\(also), an address other machines can reach: anyone who reaches the port could send updates. Make keys with `murmur keys` and set `security: { curve: true }`, or opt in with `security: { curve: false, plaintext: allow }`"))
     }
 }

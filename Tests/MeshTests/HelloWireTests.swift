@@ -27,3 +27,49 @@ import Testing
         #expect(relay.decide(mine) == .deliver(forward: false), "a foreign peer may have our index")
     }
 }
+
+/// Plaintext only where nobody else can reach the ports (issue 12's "protected mode").
+@Suite struct PlaintextGuardTests {
+    func yaml(host: String, security: String, netns: Bool = false) -> String {
+        let ns = netns ? ", netns: lab-p0" : ""
+        return """
+        run: guard
+        seed: 1
+        model: { preset: nano }
+        data: { corpus: shakespeare, batch_size: 2 }
+        optimizer: { kind: demo, lr: 3.0e-3, topk: 8, chunk: 16, decay: 0.999, values: bf16, weight_decay: 0.0 }
+        steps: 10
+        heartbeat: { interval: 100ms, suspect_after: 500ms, dead_after: 1500ms }
+        checkpoint: { every: 50, keep: 3, dir: runs/guard }
+        security: \(security)
+        peers:
+          - { id: p0, pub: "tcp://\(host):7100", sync: "tcp://\(host):7101"\(ns) }
+          - { id: p1, pub: "tcp://127.0.0.1:7110", sync: "tcp://127.0.0.1:7111" }
+        """
+    }
+
+    @Test func anOpenAddressWithoutCurveIsRefusedWithTheWayOut() throws {
+        do {
+            _ = try TopologyParser.parse(yaml: yaml(host: "0.0.0.0", security: "{ curve: false, keys: keys/ }"), file: "t.yaml")
+            Issue.record("a plaintext mesh on 0.0.0.0 was accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("p0 listens on tcp://0.0.0.0:7100"), "\(text)")
+            #expect(text.contains("murmur keys") && text.contains("plaintext: allow"), "\(text)")
+        }
+        #expect(throws: TopologyError.self) {
+            try TopologyParser.parse(yaml: yaml(host: "192.168.1.5", security: "{ curve: false }"), file: "t.yaml")
+        }
+    }
+
+    @Test func loopbackNamespacesCurveOrAnExplicitOptInAreAccepted() throws {
+        _ = try TopologyParser.parse(yaml: yaml(host: "127.0.0.1", security: "{ curve: false }"), file: "t.yaml")
+        _ = try TopologyParser.parse(yaml: yaml(host: "10.77.0.10", security: "{ curve: false }", netns: true), file: "t.yaml")
+        _ = try TopologyParser.parse(yaml: yaml(host: "0.0.0.0", security: "{ curve: true, keys: keys/ }"), file: "t.yaml")
+        let t = try TopologyParser.parse(yaml: yaml(host: "0.0.0.0", security: "{ curve: false, plaintext: allow }"), file: "t.yaml")
+        #expect(t.security.plaintextAllowed)
+        #expect(throws: TopologyError.self) {
+            try TopologyParser.parse(yaml: yaml(host: "0.0.0.0", security: "{ curve: false, plaintext: maybe }"), file: "t.yaml")
+        }
+    }
+}

@@ -15,6 +15,7 @@ import Testing
       - { id: p0, netns: murmur-p0, pub: "tcp://10.77.1.10:7100", sync: "tcp://10.77.1.10:7101", listen: "10.77.0.10" }
       - { id: p1, netns: murmur-p1, pub: "tcp://10.77.1.11:7110", sync: "tcp://10.77.1.11:7111", listen: "10.77.0.11" }
       - { id: p2, pub: "tcp://10.8.0.9:7120", sync: "tcp://10.8.0.9:7121" }
+    security: { plaintext: allow }
     """
 
     func failure(_ old: String, _ new: String) -> TopologyError? {
