@@ -13,15 +13,43 @@ public struct DeMoConfig: Sendable, Hashable, Codable {
     public var weightDecay: Double
     /// Wire format of the transmitted values (`f32` reproduces the reference exactly).
     public var valueFormat: DeMoValueFormat
+    /// How `apply` combines the contributors' coefficients (`mean` is the reference's rule).
+    public var aggregate: DeMoAggregate
 
     public init(decay: Double = 0.999, topk: Int = 32, chunk: Int = 64, weightDecay: Double = 0,
-                valueFormat: DeMoValueFormat = .bf16) {
+                valueFormat: DeMoValueFormat = .bf16, aggregate: DeMoAggregate = .clipped) {
         self.decay = decay
         self.topk = topk
         self.chunk = chunk
         self.weightDecay = weightDecay
         self.valueFormat = valueFormat
+        self.aggregate = aggregate
     }
+
+    private enum CodingKeys: String, CodingKey { case decay, topk, chunk, weightDecay, valueFormat, aggregate }
+
+    /// Decodes a config; one written before `aggregate` existed gets the default (`clipped`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        decay = try c.decode(Double.self, forKey: .decay)
+        topk = try c.decode(Int.self, forKey: .topk)
+        chunk = try c.decode(Int.self, forKey: .chunk)
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        valueFormat = try c.decode(DeMoValueFormat.self, forKey: .valueFormat)
+        aggregate = try c.decodeIfPresent(DeMoAggregate.self, forKey: .aggregate) ?? .clipped
+    }
+}
+
+/// How `DeMoOptimizer.apply` combines the contributions of one step (DESIGN §DeMo, "Robust
+/// aggregation").
+public enum DeMoAggregate: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Per-coefficient mean over the contributors that sent it (the reference). One loud peer's
+    /// coefficients outweigh everyone else's and take over the sign of every step.
+    case mean
+    /// Per tensor, each contributor's values are scaled by `min(1, median / norm)` (L2 norms of
+    /// its coefficients for that tensor; the lower median over the contributors with a non-zero
+    /// norm), then the mean. The identity when norms are equal or there is one contributor.
+    case clipped
 }
 
 /// The DeMo optimizer of one peer over a flat `ParameterLayout`.

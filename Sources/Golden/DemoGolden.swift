@@ -115,7 +115,7 @@ enum DemoGolden {
         let hp = try j.dict(o, "hyperparameters")
         let config = DeMoConfig(decay: try j.double(hp, "compression_decay"), topk: try j.int(hp, "compression_topk"),
                                 chunk: try j.int(hp, "compression_chunk"), weightDecay: try j.double(hp, "weight_decay"),
-                                valueFormat: .f32)
+                                valueFormat: .f32, aggregate: .mean)   // the reference's rule
         let params = try j.objects(o, "params")
         let layout = ParameterLayout(try params.map { (name: try j.string($0, "name"), shape: try j.ints($0, "shape")) })
         let world = try j.int(o, "world_size")

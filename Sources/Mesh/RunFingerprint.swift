@@ -127,6 +127,7 @@ extension Topology {
             .init("optimizer.values", optimizer.values.rawValue, inRunID: true),
             .init("optimizer.weight_decay", "\(optimizer.weightDecay)", inRunID: true),
             .init("optimizer.warmup", optimizer.warmup.map(String.init) ?? "none", inRunID: true),
+            .init("optimizer.aggregate", optimizer.aggregate.rawValue, inRunID: true),
             .init("steps", "\(steps)", inRunID: true),
             .init("round.overlap", "\(round.overlap)", inRunID: true),
             .init("seed", "\(seed)", inRunID: false),

@@ -70,6 +70,9 @@ extension Topology {
         // Overlap changes which parameters a contribution is computed on (absent when off, so the
         // run ids of earlier topologies stay as they were).
         if round.overlap > 0 { hash.add("overlap=\(round.overlap);") }
+        // The aggregation rule changes what every peer applies (absent when it is the default,
+        // so earlier run ids stay as they were).
+        if optimizer.aggregate != .clipped { hash.add("aggregate=\(optimizer.aggregate.rawValue);") }
         return hash.value
     }
 }

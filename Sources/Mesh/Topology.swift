@@ -92,6 +92,15 @@ public struct OptimizerSpec: Sendable, Equatable {
     public var weightDecay: Double
     /// Optional linear warm-up, in steps.
     public var warmup: Int?
+    /// How DeMo combines the peers' coefficients (`optimizer: { aggregate: … }`).
+    public var aggregate: AggregateRule = .clipped
+}
+
+/// DeMo's aggregation rule (DESIGN, "Robust aggregation"): `clipped` (default) scales each
+/// contributor down to the median norm of the step's contributors per tensor, then takes the mean;
+/// `mean` is the reference's plain per-coefficient mean.
+public enum AggregateRule: String, Sendable, Equatable, CaseIterable {
+    case mean, clipped
 }
 
 /// The step deadline: fixed, or adaptive from past arrival times (capped by `maxDeadline`).

@@ -10,7 +10,7 @@ public enum TopologyParser {
                            "heartbeat", "checkpoint", "security", "validation", "startup", "peers"]
     static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
     static let dataKeys = ["corpus", "batch_size", "file"]
-    static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup"]
+    static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup", "aggregate"]
     static let roundKeys = ["deadline", "max_deadline", "overlap"]
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
@@ -101,7 +101,8 @@ public enum TopologyParser {
             decay: o.has("decay") ? try o.double("decay", in: 0...1) : 0.999,
             values: o.has("values") ? try o.choice("values", ValueFormat.self) : .bf16,
             weightDecay: o.has("weight_decay") ? try o.double("weight_decay", in: 0...1) : 0,
-            warmup: try o.optionalInt("warmup", in: 0...1_000_000_000))
+            warmup: try o.optionalInt("warmup", in: 0...1_000_000_000),
+            aggregate: o.has("aggregate") ? try o.choice("aggregate", AggregateRule.self) : .clipped)
         guard spec.lr > 0 else { throw o.error("lr", .badNumber("\(spec.lr)", expected: "a number above 0")) }
         guard spec.topk <= spec.chunk * spec.chunk else {
             throw o.error("topk", .inconsistent("topk (\(spec.topk)) exceeds the coefficients in a chunk (chunk² = \(spec.chunk * spec.chunk))"))

@@ -33,6 +33,8 @@ struct PeerCommand: ParsableCommand {
     @Option(help: "Override the topology's step count.") var steps: Int?
     @Flag(help: "Stop gracefully when the parent process (murmur up) goes away.") var watchParent = false
     @Option(help: "Validation batches measured at the end (0: none).") var evalBatches = 20
+    // Measurements only (issue 12): play a hostile-but-authorised peer, gradients × X before DeMo.
+    @Option(help: .hidden) var poisonScale: Float?
     @Flag(help: "Train alone when no other peer is heard by the end of the startup grace (otherwise the peer waits, and gives up after startup.give_up_after).") var alone = false
 
     func run() throws {
@@ -54,6 +56,11 @@ struct PeerCommand: ParsableCommand {
         let sampler = BatchSampler(corpus: corpus, seed: topo.seed, batchSize: topo.data.batchSize, seqLen: config.blockSize)
         let engine = try GPTEngine(model: model, sampler: sampler, peer: Int(me), optimizer: PeerSetup.optimizer(topo),
                                    schedule: PeerSetup.schedule(topo), clipNorm: 1)
+        if let poisonScale {
+            guard poisonScale.isFinite else { throw ValidationError("--poison-scale must be a finite number") }
+            engine.gradientScale = poisonScale
+            logger.warning("peer \(id): POISONED for a measurement: gradients × \(poisonScale) before the optimizer")
+        }
         let curve = topo.security.curve ? try CurveSetup.load(topology: topo, me: me) : nil
         var meshOptions = ZMQTransportOptions(heartbeat: topo.heartbeat)
         let mine = topo.peers[Int(me)]

@@ -25,6 +25,7 @@ enum PeerProcess {
         var args = ["peer", "--topology", topologyPath, "--id", id, "--data-dir", dataDir, "--threads", String(threads)]
         if watchParent { args.append("--watch-parent") }
         if let steps { args += ["--steps", String(steps)] }
+        if let scale = poisonScale(for: id) { args.append("--poison-scale=\(scale)") }   // "=": a negative value is not an option
         let p = Process()
         if let ns = spec?.netns {
             guard let ip = which("ip") else {
@@ -42,6 +43,17 @@ enum PeerProcess {
         p.standardInput = FileHandle.nullDevice
         try p.run()
         return p
+    }
+
+    /// Measurements only (issue 12, `scripts/poison.sh`): `MURMUR_POISON=ID:FACTOR[,ID:FACTOR…]`
+    /// starts those peers with `--poison-scale FACTOR` (their gradients × FACTOR before DeMo).
+    static func poisonScale(for id: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let spec = environment["MURMUR_POISON"] else { return nil }
+        for item in spec.split(separator: ",") {
+            let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0] == id, Float(parts[1]) != nil { return parts[1] }
+        }
+        return nil
     }
 }
 

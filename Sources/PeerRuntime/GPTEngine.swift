@@ -52,6 +52,13 @@ public final class GPTEngine: StepEngine {
     private var ownAhead: [Int: DeMoPayload] = [:]
     /// The parameters while a predicted forward/backward runs.
     private var savedParameters: [Float] = []
+    /// Measurements only (`murmur peer --poison-scale`): this peer's gradients are multiplied by
+    /// this factor after clipping and before the optimizer, to play a hostile-but-authorised peer
+    /// whose every frame is valid. nil: honest.
+    public var gradientScale: Float?
+    /// Per applied step, how every contributor compared with the others (DeMo only), until the
+    /// loop takes them for rounds.jsonl. Written by the worker, read by the loop: locked.
+    private let scoreStore = ScoreStore()
 
     public init(model: GPTModel, sampler: BatchSampler, peer: Int, optimizer: EngineOptimizer,
                 schedule: LRSchedule, clipNorm: Float?) throws {
@@ -96,6 +103,10 @@ public final class GPTEngine: StepEngine {
 
     public func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
         let loss = try computeGradientsPredicted(step: step)
+        if let s = gradientScale, s != 1 {
+            let g = model.gradients
+            for i in 0..<denseCount { g[i] *= s }
+        }
         let lr = schedule.rate(at: step)
         if demo != nil {
             let payload = try demo!.prepare(gradients: UnsafeBufferPointer(model.gradients), lr: lr)
@@ -156,7 +167,10 @@ public final class GPTEngine: StepEngine {
         let sorted = contributions.sorted { $0.peer < $1.peer }
         if let demo {
             let decoded = try sorted.map { DeMoContribution(peer: $0.peer, payload: try DeMoCodec.decode($0.body, plan: demo.plan)) }
-            try demo.apply(decoded, lr: lr, to: model.parameters)
+            let scores = try demo.applyScored(decoded, lr: lr, to: model.parameters)
+            scoreStore.put(step: step, scores.map {
+                ContributionScore(peer: $0.peer, agreement: $0.agreement, normRatio: $0.normRatio, clippedTensors: $0.clippedTensors)
+            })
             return
         }
         // Dense average in peer order: a fixed summation order keeps replicas bit-identical.
@@ -206,6 +220,25 @@ public final class GPTEngine: StepEngine {
     }
 
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
+
+    public func takeContributionScores(step: Int) -> [ContributionScore]? { scoreStore.take(step: step) }
+}
+
+/// Scores by step, bounded (steps replayed in a catch-up are never taken: the oldest go first).
+private final class ScoreStore: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byStep: [Int: [ContributionScore]] = [:]
+
+    func put(step: Int, _ s: [ContributionScore]) {
+        lock.lock(); defer { lock.unlock() }
+        byStep[step] = s
+        if byStep.count > 64, let oldest = byStep.keys.min() { byStep[oldest] = nil }
+    }
+
+    func take(step: Int) -> [ContributionScore]? {
+        lock.lock(); defer { lock.unlock() }
+        return byStep.removeValue(forKey: step)
+    }
 }
 
 

@@ -279,7 +279,7 @@ extension PeerNode {
         replayLog.record(step: commit.step, parts.map { (peer: $0.id.origin, body: $0.payload) })
         let ms = wallMillis()
         let late = (0..<min(64, peerIDs.count)).filter { commit.late & (1 << UInt64($0)) != 0 }
-        rounds.write([
+        let line: [String: Any] = [
             "t": rfc3339(millis: ms), "step": commit.step, "digest": ParameterDigest.hex(digest), "loss": jsonNumber(lastLoss),
             "contributors": parts.map { peerIDs[$0.id.origin] },
             "staleness": parts.map { commit.step - $0.id.tag },
@@ -291,7 +291,8 @@ extension PeerNode {
             "waited_ms": Int(commit.waitedMillis), "timed_out": commit.timedOut, "deadline_ms": Int(core.currentDeadlineSeconds * 1000),
             "late_dropped": core.staleDropped, "invalid_bodies": invalidBodies, "time_ms": ms, "peer": peerIDs[me],
             "phase": phaseName,
-        ])
+        ]
+        rounds.write(line.merging(contributionScoreFields(step: commit.step)) { kept, _ in kept })
     }
 
     /// The backstop: compares the digests the contributors had at their base step with ours at

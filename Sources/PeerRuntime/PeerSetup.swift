@@ -29,7 +29,8 @@ public enum PeerSetup {
         switch o.kind {
         case .demo:
             let f = DeMoValueFormat(name: o.values.rawValue) ?? .bf16
-            return .demo(DeMoConfig(decay: o.decay, topk: o.topk, chunk: o.chunk, weightDecay: o.weightDecay, valueFormat: f))
+            return .demo(DeMoConfig(decay: o.decay, topk: o.topk, chunk: o.chunk, weightDecay: o.weightDecay, valueFormat: f,
+                                   aggregate: o.aggregate == .mean ? .mean : .clipped))
         case .adamw:
             return .adamw(beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: Float(o.weightDecay))
         }

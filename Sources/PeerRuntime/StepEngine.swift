@@ -28,4 +28,30 @@ public protocol StepEngine: AnyObject {
     /// coefficient), and what dense fp32 gradients would take, for rounds.jsonl.
     var referenceBytesPerContribution: Int { get }
     var denseBytesPerContribution: Int { get }
+    /// How each contributor of applied step `step` compared with the others, once (then
+    /// forgotten); nil when the engine does not score. Called from the loop thread: thread-safe.
+    func takeContributionScores(step: Int) -> [ContributionScore]?
+}
+
+extension StepEngine {
+    public func takeContributionScores(step: Int) -> [ContributionScore]? { nil }
+}
+
+/// One contributor of one applied step against the others (DeMo's `DeMoContributorScore`), for
+/// rounds.jsonl: the same on every peer that applied the same set.
+public struct ContributionScore: Sendable, Equatable {
+    public var peer: Int
+    /// Fraction of its coefficients whose sign agrees with the other contributors' sum (nil: alone).
+    public var agreement: Double?
+    /// Largest per-tensor ratio of its norm to the median norm (> 1: it was clipped there).
+    public var normRatio: Double
+    /// Tensors where its values were scaled down.
+    public var clippedTensors: Int
+
+    public init(peer: Int, agreement: Double?, normRatio: Double, clippedTensors: Int) {
+        self.peer = peer
+        self.agreement = agreement
+        self.normRatio = normRatio
+        self.clippedTensors = clippedTensors
+    }
 }
