@@ -4,6 +4,8 @@
 #   scripts/quality.sh [STEPS] [DEMO_LR]       default: 2000 steps, lr 3e-3 for DeMo (AdamW 1e-3)
 #   ONLY="adamw-lr3e-3 demo-bf16" …             only those runs; PORT_BASE=9600 … beside another series
 #   OVERLAP=1 …                                 round.overlap of every run; run names get -overlap1
+#   AGGREGATE=mean …                            optimizer.aggregate of every run (default: the topology default,
+#                                               clipped); run names get -mean / -clipped
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps="${1:-2000}"; demo_lr="${2:-3.0e-3}"
@@ -14,12 +16,12 @@ out=runs/quality; mkdir -p "$out"
 base="${PORT_BASE:-9500}"
 run() {  # name kind lr topk values
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $1 "* ]]; then return; fi
-  local name=$1${OVERLAP:+-overlap$OVERLAP}
+  local name=$1${OVERLAP:+-overlap$OVERLAP}${AGGREGATE:+-$AGGREGATE}
   local topo="$out/$name.yaml"
   {
     echo "run: quality-$name"; echo "seed: 2026"; echo "model: { preset: small }"
     echo "data: { corpus: shakespeare, batch_size: 12 }"
-    echo "optimizer: { kind: $2, lr: $3, topk: $4, chunk: 64, decay: 0.999, values: $5, weight_decay: 0.0 }"
+    echo "optimizer: { kind: $2, lr: $3, topk: $4, chunk: 64, decay: 0.999, values: $5, weight_decay: 0.0${AGGREGATE:+, aggregate: $AGGREGATE} }"
     echo "steps: $steps"; echo "round: { deadline: adaptive, max_deadline: 30s, overlap: ${OVERLAP:-0} }"
     echo "heartbeat: { interval: 250ms, suspect_after: 3s, dead_after: 9s }"
     echo "checkpoint: { every: 500, keep: 1, dir: $out/$name }"

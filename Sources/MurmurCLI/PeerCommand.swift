@@ -112,6 +112,7 @@ struct PeerCommand: ParsableCommand {
         let validateEvery = topo.validation.every
         node.onApplied = { [unowned node] s in
             if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") }
+            for change in engine.takeContentChanges() { node.note(ContentSuspicionNote.fields(change, peerIDs: topo.peers.map(\.id))) }
             // Forward passes only: parameters, residual and data cursor stay as they are.
             if let validateEvery, (s + 1) % validateEvery == 0 {
                 let started = DispatchTime.now().uptimeNanoseconds
@@ -201,4 +202,22 @@ final class ParentWatch {
     }
 
     func cancel() { timer.cancel() }
+}
+
+/// heartbeats.jsonl lines for `ContentWatch` changes (issue 12): `suspect-content` when a peer's
+/// updates have stayed unlike the others' for a window of steps, `content-ok` when that ends.
+enum ContentSuspicionNote {
+    static func fields(_ change: ContentWatch.Change, peerIDs: [String]) -> [String: Any] {
+        func id(_ p: Int) -> String { p >= 0 && p < peerIDs.count ? peerIDs[p] : "#\(p)" }
+        switch change {
+        case .suspected(let s):
+            var f: [String: Any] = ["event": "suspect-content", "from": id(s.peer), "step": s.step,
+                                    "reason": s.reasons.joined(separator: ","),
+                                    "norm_ratio": (s.medianNormRatio * 100).rounded() / 100]
+            if let a = s.meanAgreement { f["agreement"] = (a * 1000).rounded() / 1000 }
+            return f
+        case .cleared(let p, let step):
+            return ["event": "content-ok", "from": id(p), "step": step]
+        }
+    }
 }

@@ -86,6 +86,11 @@ struct ReportHTML {
             ("Bytes ratio", "dense AdamW / sent = <b>\(Self.ratio(bytes.denseRatio))</b> · reference / sent = \(Self.ratio(bytes.referenceRatio))"),
             ("Final digests agree", digestText),
             ("Faults", Markup.escape(faults.text)),
+            ("Content suspects", { () -> String in
+                let lines = ContentSuspects(run.peers).lines
+                return lines.isEmpty ? "none (no peer marked suspect-content)"
+                    : lines.map { "<span class=\"bad\">\(Markup.escape($0))</span>" }.joined(separator: "<br>")
+            }()),
         ]
         return "<table class=\"facts\">\n" + rows.map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined(separator: "\n") + "\n</table>\n"
     }

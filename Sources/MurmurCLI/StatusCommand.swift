@@ -127,8 +127,10 @@ struct StatusTable {
         return ([head] + lines + warnings.map { "warning: " + $0 }).joined(separator: "\n")
     }
 
-    /// Setup problems the peers logged (a peer of another topology…): the newest per peer.
+    /// Setup problems the peers logged (a peer of another topology…): the newest per peer; then
+    /// peers whose updates the others marked `suspect-content` (issue 12).
     var warnings: [String] {
         run.peers.compactMap { p in p.events.last { $0.event.setupWarning != nil }.map { "\(p.id) heard \($0.event.setupWarning!)" } }
+            + ContentSuspects(run.peers).lines
     }
 }

@@ -222,17 +222,31 @@ public final class GPTEngine: StepEngine {
     public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
 
     public func takeContributionScores(step: Int) -> [ContributionScore]? { scoreStore.take(step: step) }
+
+    /// Who became or stopped being a content suspect (`ContentWatch`) since the last call, in
+    /// the order of the applied steps. Thread-safe.
+    public func takeContentChanges() -> [ContentWatch.Change] { scoreStore.takeChanges() }
 }
 
 /// Scores by step, bounded (steps replayed in a catch-up are never taken: the oldest go first).
 private final class ScoreStore: @unchecked Sendable {
     private let lock = NSLock()
     private var byStep: [Int: [ContributionScore]] = [:]
+    private var watch = ContentWatch()
+    private var changes: [ContentWatch.Change] = []
 
     func put(step: Int, _ s: [ContributionScore]) {
         lock.lock(); defer { lock.unlock() }
         byStep[step] = s
         if byStep.count > 64, let oldest = byStep.keys.min() { byStep[oldest] = nil }
+        changes += watch.observe(step: step, s)
+        if changes.count > 256 { changes.removeFirst(changes.count - 256) }
+    }
+
+    func takeChanges() -> [ContentWatch.Change] {
+        lock.lock(); defer { lock.unlock() }
+        defer { changes = [] }
+        return changes
     }
 
     func take(step: Int) -> [ContributionScore]? {
