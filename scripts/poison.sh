@@ -44,9 +44,18 @@ def mean(xs): return sum(xs) / len(xs) if xs else float("nan")
 a3 = mean([x["agreement"]["p3"] for x in r if "p3" in x.get("agreement", {})])
 ah = mean([v for x in r for k, v in x.get("agreement", {}).items() if k != "p3"])
 n3 = mean([x["norm_ratio"]["p3"] for x in r if "p3" in x.get("norm_ratio", {})])
+# Who the honest peers named suspect-content (and at which step), from their heartbeat logs.
+named = {}
+for i in range(3):
+    try: lines = [json.loads(l) for l in open(f"{d}/p{i}/heartbeats.jsonl") if l.strip()]
+    except Exception: lines = []
+    for e in lines:
+        if e.get("event") == "suspect-content":
+            named.setdefault(e.get("from"), set()).add((f"p{i}", e.get("step")))
+named_text = ", ".join("%s@%s by %d" % (k, min(s for _, s in v), len({o for o, _ in v})) for k, v in sorted(named.items())) or "nobody"
 fmt = lambda v: "%.4f" % v if isinstance(v, (int, float)) else "-"
-print("%-8s x%-5s honest val %s  (p0 %s p1 %s p2 %s)  honest digests agree: %s  agreement p3 %.3f honest %.3f  norm ratio p3 %.2f  steps %d" % (
-    agg, factor, fmt(mean([v for v in vals if v is not None])), *map(fmt, vals), len(digests) == 1, a3, ah, n3, len(r)))
+print("%-8s x%-5s honest val %s  (p0 %s p1 %s p2 %s)  digests agree: %s  agreement p3 %.3f honest %.3f  norm ratio p3 %.2f  suspect-content: %s  steps %d" % (
+    agg, factor, fmt(mean([v for v in vals if v is not None])), *map(fmt, vals), len(digests) == 1, a3, ah, n3, named_text, len(r)))
 PY
 }
 for agg in ${AGGS:-mean clipped}; do

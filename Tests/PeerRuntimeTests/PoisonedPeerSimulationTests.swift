@@ -13,8 +13,10 @@ import TinyGPT
         case scaled(Float)      // gradients × factor before DeMo (×−1: gradient ascent)
         case randomDirection    // its coefficients with random signs, same magnitudes
         case copyOfPeer0        // sends what peer 0 sends, bit for bit (same batch, same state)
+        case replayFirst        // sends its step-0 update again at every step (a stale replay)
         var description: String {
             switch self {
+            case .replayFirst: return "replay"
             case .scaled(let f): return "scaled(\(f))"
             case .randomDirection: return "random"
             case .copyOfPeer0: return "copy"
@@ -36,6 +38,25 @@ import TinyGPT
                 payload.tensors[t].values = payload.tensors[t].values.map { rng.next() & 1 == 0 ? abs($0) : -abs($0) }
             }
             return (try DeMoCodec.encode(payload, plan: plan), loss)
+        }
+        func validate(body: [UInt8]) throws { try inner.validate(body: body) }
+        func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws { try inner.apply(step: step, contributions: contributions) }
+        func snapshot() -> [UInt8] { inner.snapshot() }
+        func restore(snapshot: [UInt8]) throws { try inner.restore(snapshot: snapshot) }
+        func digest() -> UInt64 { inner.digest() }
+        var referenceBytesPerContribution: Int { inner.referenceBytesPerContribution }
+        var denseBytesPerContribution: Int { inner.denseBytesPerContribution }
+    }
+
+    /// A `GPTEngine` that computes honestly but sends its first contribution at every step.
+    final class ReplayEngine: StepEngine {
+        let inner: GPTEngine
+        var first: [UInt8]?
+        init(_ inner: GPTEngine) { self.inner = inner }
+        func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
+            let (body, loss) = try inner.contribute(step: step)
+            if first == nil { first = body }
+            return (first!, loss)
         }
         func validate(body: [UInt8]) throws { try inner.validate(body: body) }
         func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws { try inner.apply(step: step, contributions: contributions) }
@@ -73,7 +94,8 @@ import TinyGPT
     }
 
     /// Runs 4 peers (peer 3 attacking) for `steps`; returns the honest peers' digests and val loss.
-    func run(_ attack: Attack?, rule: DeMoAggregate, seed: UInt64, steps: Int = 12) throws -> (digests: Set<UInt64>, loss: Float, initial: Float) {
+    func run(_ attack: Attack?, rule: DeMoAggregate, seed: UInt64, steps: Int = 12)
+        throws -> (digests: Set<UInt64>, loss: Float, initial: Float, named: Set<Int>) {
         let topo = try loopbackTopology(peers: 4)
         let honest = try (0..<3).map { try engine(dataOf: $0, rule: rule) }
         let initial = validationLoss(honest[0])
@@ -86,19 +108,34 @@ import TinyGPT
             hostile = e
         case .randomDirection: hostile = RandomSignEngine(try engine(dataOf: 3, rule: rule), seed: seed)
         case .copyOfPeer0: hostile = try engine(dataOf: 0, rule: rule)
+        case .replayFirst: hostile = ReplayEngine(try engine(dataOf: 3, rule: rule))
         }
         let cluster = try SimulatedCluster(topology: topo, engines: honest + [hostile], steps: steps, seed: seed)
         let iterations = try cluster.runToEnd(maxIterations: 100_000)
         #expect(iterations < 100_000, "cluster did not finish")
-        return (Set(honest.map { $0.digest() }), validationLoss(honest[0]), initial)
+        // Who honest peer 0's content watch named (and did not clear).
+        var named = Set<Int>()
+        for c in honest[0].takeContentChanges() {
+            switch c {
+            case .suspected(let v): named.insert(v.peer)
+            case .cleared(let p, _): named.remove(p)
+            }
+        }
+        return (Set(honest.map { $0.digest() }), validationLoss(honest[0]), initial, named)
     }
 
-    @Test(arguments: [Attack.scaled(-100), .scaled(100), .scaled(-1), .randomDirection, .copyOfPeer0])
+    @Test(arguments: [Attack.scaled(-100), .scaled(100), .scaled(-1), .randomDirection, .copyOfPeer0, .replayFirst])
     func honestPeersAgreeAndKeepLearning(attack: Attack) throws {
         for seed: UInt64 in [3, 4] {
             let r = try run(attack, rule: .clipped, seed: seed)
             #expect(r.digests.count == 1, "\(attack) seed \(seed): honest peers differ")
             #expect(r.loss < r.initial - 0.1, "\(attack) seed \(seed): val loss \(r.initial) → \(r.loss)")
+            // Never an honest peer; the negated and the loud ones by name.
+            #expect(r.named.isSubset(of: [3]), "\(attack) seed \(seed): named \(r.named)")
+            switch attack {
+            case .scaled(let f) where f != 1: #expect(r.named == [3], "\(attack) seed \(seed): not named")
+            default: break
+            }
         }
     }
 
@@ -111,5 +148,6 @@ import TinyGPT
         #expect(mean.loss > clipped.loss + 0.1, "mean \(mean.loss) clipped \(clipped.loss)")
         #expect(clipped.loss < honestRun.initial - 0.1)
         #expect(honestRun.digests.count == 1)
+        #expect(honestRun.named.isEmpty, "an honest run names nobody: \(honestRun.named)")
     }
 }
