@@ -125,6 +125,7 @@ struct RunSummary {
         for p in data {
             if let s = p.summary, s.success == false, let why = s.outcome { lines.append("  \(p.id): \(why)") }
         }
+        for suspect in ContentSuspects(data).lines { lines.append("  updates out of line: " + suspect) }
         let failed = exitCodes.filter { $0.value != 0 }
         if !failed.isEmpty {
             lines.append("  failed peers: " + failed.map { "\($0.key) (exit \($0.value), see \(files.peerDirectory($0.key).path)/peer.log)" }.joined(separator: ", "))
