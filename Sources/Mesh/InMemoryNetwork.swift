@@ -255,6 +255,10 @@ public final class InMemoryNetwork: @unchecked Sendable {
             break
         }
         peers[to].stats.bytesIn += MessageHeader.size + item.envelope.body.count
+        guard Relay.originFits(item.envelope.header, neighbor: item.from) else {
+            peers[to].stats.invalidFrames += 1
+            return false
+        }
         switch peers[to].relay.decide(item.envelope.header) {
         case .own, .duplicate, .stale:
             peers[to].stats.duplicates += 1

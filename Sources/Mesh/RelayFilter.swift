@@ -122,6 +122,16 @@ public struct Relay: Sendable {
         self.forwardFor = topology.peers.map { topology.shouldRelay(origin: $0.index, at: me) }
     }
 
+    /// Whether a broadcast that arrived on the link from `neighbor` may claim its origin: a message
+    /// its sender did not mark relayed must be the sender's own, and nobody relays its own
+    /// messages. With CURVE the link is bound to the neighbour's key, so a key holder can no longer
+    /// speak for another peer directly (a forged *relayed* copy still can: that needs signatures,
+    /// DESIGN §10). HELLO and point-to-point kinds are not checked here.
+    public static func originFits(_ h: MessageHeader, neighbor: PeerIndex) -> Bool {
+        guard h.kind.isBroadcast, h.kind != .hello else { return true }
+        return h.flags.contains(.relayed) ? h.origin != neighbor : h.origin == neighbor
+    }
+
     /// Decides what to do with a broadcast message that just arrived (from any neighbour).
     /// Catch-up kinds are point-to-point: delivered, never forwarded, not remembered.
     public mutating func decide(_ header: MessageHeader) -> Decision {

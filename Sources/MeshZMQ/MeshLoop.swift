@@ -244,6 +244,10 @@ final class MeshLoop {
                 pending.append(.message(envelope, from: neighbor))
                 continue
             }
+            guard Relay.originFits(envelope.header, neighbor: neighbor) else {
+                stats.invalidFrames += 1   // speaking for another peer on its own link
+                continue
+            }
             markConnected(neighbor)
             switch relay.decide(envelope.header) {
             case .own, .duplicate, .stale:

@@ -73,3 +73,34 @@ import Testing
         }
     }
 }
+
+/// A peer may speak only for itself on its own link (issue 16).
+@Suite struct OriginBindingTests {
+    func header(origin: PeerIndex, relayed: Bool, kind: MessageKind = .update) -> MessageHeader {
+        MessageHeader(kind: kind, flags: relayed ? [.relayed] : [], runID: 1, origin: origin, incarnation: 1, step: 0, sequence: 1, body: [])
+    }
+
+    @Test func originFitsTable() {
+        #expect(Relay.originFits(header(origin: 2, relayed: false), neighbor: 2))
+        #expect(!Relay.originFits(header(origin: 3, relayed: false), neighbor: 2), "speaking for p3 on p2's link")
+        #expect(Relay.originFits(header(origin: 3, relayed: true), neighbor: 2))
+        #expect(!Relay.originFits(header(origin: 2, relayed: true), neighbor: 2), "nobody relays its own")
+        #expect(Relay.originFits(header(origin: 9, relayed: false, kind: .hello), neighbor: 2))
+        #expect(Relay.originFits(header(origin: 3, relayed: false, kind: .catchUpReplay), neighbor: 2))
+    }
+
+    @Test func theSimulatedNetworkDropsAMessageForAnotherOrigin() throws {
+        let topo = try TopologyTests.shipped("local4.yaml")
+        let net = InMemoryNetwork(topology: topo, seed: 1)
+        let a = net.transport(for: 0), b = net.transport(for: 1)
+        try a.start(); try b.start()
+        for _ in 0..<5 { net.advance() }
+        _ = try b.events(timeout: .zero)
+        try a.publish(Envelope.make(kind: .bye, runID: topo.runID, origin: 3, incarnation: 1, step: 0, sequence: 1, body: []))
+        try a.publish(Envelope.make(kind: .bye, runID: topo.runID, origin: 0, incarnation: 1, step: 0, sequence: 2, body: []))
+        for _ in 0..<5 { net.advance() }
+        let got = try b.events(timeout: .zero).compactMap { e -> PeerIndex? in if case .message(let env, _) = e { env.header.origin } else { nil } }
+        #expect(got == [0], "\(got)")
+        #expect(b.stats.invalidFrames == 1)
+    }
+}
