@@ -24,20 +24,14 @@ import TinyGPT
         }
     }
 
-    /// A `GPTEngine` whose contributions are re-signed at random (seeded by step) before sending.
-    final class RandomSignEngine: StepEngine {
+    /// A `GPTEngine` that computes honestly and sends `tamper(step, body)` instead of its body.
+    final class TamperingEngine: StepEngine {
         let inner: GPTEngine
-        let seed: UInt64
-        init(_ inner: GPTEngine, seed: UInt64) { self.inner = inner; self.seed = seed }
+        let tamper: (Int, [UInt8]) throws -> [UInt8]
+        init(_ inner: GPTEngine, tamper: @escaping (Int, [UInt8]) throws -> [UInt8]) { self.inner = inner; self.tamper = tamper }
         func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
             let (body, loss) = try inner.contribute(step: step)
-            let plan = inner.demo!.plan
-            var payload = try DeMoCodec.decode(body, plan: plan)
-            var rng = SplitMix64(seed: seed &+ UInt64(step))
-            for t in payload.tensors.indices {
-                payload.tensors[t].values = payload.tensors[t].values.map { rng.next() & 1 == 0 ? abs($0) : -abs($0) }
-            }
-            return (try DeMoCodec.encode(payload, plan: plan), loss)
+            return (try tamper(step, body), loss)
         }
         func validate(body: [UInt8]) throws { try inner.validate(body: body) }
         func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws { try inner.apply(step: step, contributions: contributions) }
@@ -48,23 +42,26 @@ import TinyGPT
         var denseBytesPerContribution: Int { inner.denseBytesPerContribution }
     }
 
-    /// A `GPTEngine` that computes honestly but sends its first contribution at every step.
-    final class ReplayEngine: StepEngine {
-        let inner: GPTEngine
-        var first: [UInt8]?
-        init(_ inner: GPTEngine) { self.inner = inner }
-        func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
-            let (body, loss) = try inner.contribute(step: step)
-            if first == nil { first = body }
-            return (first!, loss)
+    /// Its coefficients re-signed at random (seeded by step), same magnitudes.
+    static func randomSigns(_ inner: GPTEngine, seed: UInt64) -> TamperingEngine {
+        let plan = inner.demo!.plan
+        return TamperingEngine(inner) { step, body in
+            var payload = try DeMoCodec.decode(body, plan: plan)
+            var rng = SplitMix64(seed: seed &+ UInt64(step))
+            for t in payload.tensors.indices {
+                payload.tensors[t].values = payload.tensors[t].values.map { rng.next() & 1 == 0 ? abs($0) : -abs($0) }
+            }
+            return try DeMoCodec.encode(payload, plan: plan)
         }
-        func validate(body: [UInt8]) throws { try inner.validate(body: body) }
-        func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws { try inner.apply(step: step, contributions: contributions) }
-        func snapshot() -> [UInt8] { inner.snapshot() }
-        func restore(snapshot: [UInt8]) throws { try inner.restore(snapshot: snapshot) }
-        func digest() -> UInt64 { inner.digest() }
-        var referenceBytesPerContribution: Int { inner.referenceBytesPerContribution }
-        var denseBytesPerContribution: Int { inner.denseBytesPerContribution }
+    }
+
+    /// Its step-0 update again at every step (a stale replay).
+    static func replayingFirst(_ inner: GPTEngine) -> TamperingEngine {
+        var first: [UInt8]?
+        return TamperingEngine(inner) { _, body in
+            if first == nil { first = body }
+            return first!
+        }
     }
 
     static let corpus: Corpus = {
@@ -106,9 +103,9 @@ import TinyGPT
             let e = try engine(dataOf: 3, rule: rule)
             e.gradientScale = f
             hostile = e
-        case .randomDirection: hostile = RandomSignEngine(try engine(dataOf: 3, rule: rule), seed: seed)
+        case .randomDirection: hostile = Self.randomSigns(try engine(dataOf: 3, rule: rule), seed: seed)
         case .copyOfPeer0: hostile = try engine(dataOf: 0, rule: rule)
-        case .replayFirst: hostile = ReplayEngine(try engine(dataOf: 3, rule: rule))
+        case .replayFirst: hostile = Self.replayingFirst(try engine(dataOf: 3, rule: rule))
         }
         let cluster = try SimulatedCluster(topology: topo, engines: honest + [hostile], steps: steps, seed: seed)
         let iterations = try cluster.runToEnd(maxIterations: 100_000)
