@@ -219,10 +219,13 @@ public struct PeerProtocol: Sendable {
     public mutating func onCommit(_ c: Commit, now: Double) -> [Directive] {
         guard c.step > lastApplied, c.step < config.steps else { return advance(now: now) }
         if !view.active { heardAhead = max(heardAhead, min(c.step - 1, config.steps)) }
+        // A commit whose contributions come from a majority of the topology's peers is the
+        // majority's decision: it moves us even when another proposer is ours (we were away —
+        // stopped, cut off — and the role moved on). A peer that trained alone in a partition
+        // commits its own contribution only, so its decisions never pull the majority over.
+        let byMajority = Set(c.entries.map(\.id.origin)).count * 2 > peerCount
         guard c.step <= acceptBase + config.maxAhead else {
-            // Only the proposer we follow moves us (a peer that trained alone in a partition
-            // runs ahead on a line of its own: its decisions must not pull the majority over).
-            if proposer == nil || proposer == c.proposer || !proposerValid(proposer!) { noteFarAhead(c.step) }
+            if proposer == nil || proposer == c.proposer || !proposerValid(proposer!) || byMajority { noteFarAhead(c.step) }
             return refuse("commit for step \(c.step) too far ahead of \(acceptBase)") + advance(now: now)
         }
         if let low = catchUpFloor, c.step < low { return advance(now: now) }
@@ -235,7 +238,11 @@ public struct PeerProtocol: Sendable {
             // Two proposers (a fault: views differed when the role moved, or a partition healed).
             // The lower index wins, by a rule every peer applies the same way; its decisions
             // replace the other's for every step not applied yet.
-            guard c.proposer < p, candidates.contains(c.proposer) else {
+            // A majority's decision for a step we have not decided ourselves also wins: without
+            // it a proposer woken from a SIGSTOP refused the new proposer for good (seen in
+            // `murmur chaos`, p0 stopped at step 562: it never came back).
+            let majorityMovedOn = byMajority && c.step > lastCommitted
+            guard c.proposer < p || majorityMovedOn, candidates.contains(c.proposer) else {
                 return refuse("commit for step \(c.step) from p#\(c.proposer) while p#\(p) proposes")
             }
             commits = commits.filter { $0.key < c.step }

@@ -232,6 +232,33 @@ import Testing
         #expect(f.refusedCount == 1)
     }
 
+    @Test func aProposerThatWasAwayYieldsToTheMajoritysProposer() {
+        // p0 proposed, was stopped; p1 took over with p2 and p3. Woken, p0 hears p1's decisions.
+        var f = PeerProtocol(me: 0, incarnation: 1, peerCount: 4,
+                             config: .init(steps: 1000, deadline: .fixed(seconds: 1)), lastApplied: -1, digest: 0)
+        _ = f.setView(.init(trainers: [1, 2, 3], active: true), now: 0)
+        for o in 0..<4 { _ = f.onContribution(contribution(o, tag: 0), now: 0) }
+        #expect(f.proposer == 0 && f.commitsMade == 1)
+        _ = f.onApplied(step: 0, digest: 1, now: 0.1)
+        let entries = (1..<4).map { o -> Commit.Entry in let c = contribution(o, tag: 300); return Commit.Entry(id: c.id, hash: c.hash) }
+        let far = f.onCommit(Commit(step: 300, proposer: 1, entries: entries), now: 1)
+        #expect(far.contains { if case .needCatchUp = $0 { true } else { false } }, "far ahead, by a majority: catch up")
+        // After the catch-up, p1's next decision is followed, not refused.
+        _ = f.reset(lastApplied: 300, digest: 2, now: 2)
+        let next = (1..<4).map { o -> Commit.Entry in let c = contribution(o, tag: 301); return Commit.Entry(id: c.id, hash: c.hash) }
+        let before = f.refusedCount
+        _ = f.onCommit(Commit(step: 301, proposer: 1, entries: next), now: 2.1)
+        #expect(f.refusedCount == before && f.proposer == 1, "proposer \(String(describing: f.proposer))")
+        // A lone peer's decision (its own contribution only) does not move us.
+        var g = PeerProtocol(me: 0, incarnation: 1, peerCount: 4,
+                             config: .init(steps: 1000, deadline: .fixed(seconds: 1)), lastApplied: -1, digest: 0)
+        _ = g.setView(.init(trainers: [1, 2, 3], active: true), now: 0)
+        for o in 0..<4 { _ = g.onContribution(contribution(o, tag: 0), now: 0) }
+        let lone = contribution(2, tag: 300)
+        let ds = g.onCommit(Commit(step: 300, proposer: 2, entries: [Commit.Entry(id: lone.id, hash: lone.hash)]), now: 1)
+        #expect(!ds.contains { if case .needCatchUp = $0 { true } else { false } })
+    }
+
     @Test func aPeerFarBehindItsWindowAsksForCatchUpAtOnce() {
         // Woken from a long stop: every commit and contribution is beyond the 64-step window.
         var f = core(1, steps: 1000)
@@ -397,6 +424,24 @@ import Testing
         #expect(done && phase == 3, "phase \(phase)")
         #expect(c.nodes[2].stepsAlone > 100, "p2 trained \(c.nodes[2].stepsAlone) steps alone")
         #expect(c.nodes[2].snapshotsLoaded >= 1, "p2 did not adopt the majority")
+        #expect(Set(c.nodes.map(\.digest)).count == 1, "\(c.nodes.map(\.digest))")
+        #expect(c.nodes.allSatisfy { $0.outcome?.isSuccess == true }, "\(c.nodes.map { String(describing: $0.outcome) })")
+    }
+
+    @Test(arguments: [UInt64(51), 52])
+    func theProposerWokenFarBehindFollowsTheNewOneAndEndsOnTheModel(seed: UInt64) throws {
+        let topo = try loopbackTopology(peers: 4)
+        let c = try SimCluster(topology: topo, options: options(steps: 400), seed: seed, computeSeconds: 0.002)
+        try c.start()
+        var phase = 0
+        let done = try c.run(maxIterations: 200_000) { _ in
+            switch phase {
+            case 0 where c.nodes[0].lastApplied >= 30: c.pause(0); phase = 1
+            case 1 where c.nodes[1].lastApplied >= c.nodes[0].lastApplied + 150: c.resume(0); phase = 2
+            default: break
+            }
+        }
+        #expect(done && phase == 2)
         #expect(Set(c.nodes.map(\.digest)).count == 1, "\(c.nodes.map(\.digest))")
         #expect(c.nodes.allSatisfy { $0.outcome?.isSuccess == true }, "\(c.nodes.map { String(describing: $0.outcome) })")
     }
