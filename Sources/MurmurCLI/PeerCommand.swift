@@ -110,13 +110,19 @@ struct PeerCommand: ParsableCommand {
         let every = max(1, topo.checkpoint.every)
         let validator = Evaluator(model: model, sampler: sampler, batches: topo.validation.batches)
         let validateEvery = topo.validation.every
+        // TensorBoard scalars beside the JSON logs (`tensorboard --logdir runs`); written on the
+        // worker, like everything in onApplied. A failure to create the file costs only the curves.
+        let board = try? TensorBoardWriter(directory: dir.appendingPathComponent("tensorboard"))
+        if board == nil { logger.warning("peer \(id): could not create \(dir.path)/tensorboard; no TensorBoard scalars") }
         node.onApplied = { [unowned node] s in
             if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") }
+            if let board, engine.lastLoss.isFinite { board.scalar("train/loss", engine.lastLoss, step: s + 1) }
             for change in engine.takeContentChanges() { node.note(ContentSuspicionNote.fields(change, peerIDs: topo.peers.map(\.id))) }
             // Forward passes only: parameters, residual and data cursor stay as they are.
             if let validateEvery, (s + 1) % validateEvery == 0 {
                 let started = DispatchTime.now().uptimeNanoseconds
                 let loss = validator.loss()
+                board?.scalar("val/loss", loss, step: s + 1)
                 node.note(["event": "validation", "step": s + 1, "val_loss": Double(loss), "batches": topo.validation.batches,
                            "ms": Int((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)])
             }
@@ -135,6 +141,7 @@ struct PeerCommand: ParsableCommand {
         let digest = try node.run(firstStep: firstStep)
         save(node.lastApplied + 1, node.stopRequested.value ? "stopped by signal" : "end of run")
         let val: Float? = evalBatches > 0 ? Evaluator(model: model, sampler: sampler, batches: evalBatches).loss() : nil
+        if let val { board?.scalar("val/loss", val, step: node.nextStep) }
         let outcome = node.outcome ?? .stopped(step: node.lastApplied)
         let alone = node.stepsAlone > 0 ? ", \(node.stepsAlone) step(s) trained alone (cut off from every other peer)" : ""
         // "done" only for a run that succeeded: a peer that waited and gave up did not train.

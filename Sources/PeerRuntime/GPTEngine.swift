@@ -101,8 +101,12 @@ public final class GPTEngine: StepEngine {
         return loss
     }
 
+    /// Train loss of the newest contribution (nats/byte; NaN before the first).
+    public private(set) var lastLoss: Float = .nan
+
     public func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
         let loss = try computeGradientsPredicted(step: step)
+        lastLoss = loss
         if let s = gradientScale, s != 1 {
             let g = model.gradients
             for i in 0..<denseCount { g[i] *= s }
