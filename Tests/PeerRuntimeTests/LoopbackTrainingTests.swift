@@ -14,7 +14,10 @@ import TinyGPT
     }
 
     /// A port range unlikely to collide between concurrent runs on one machine.
-    static func basePort() -> Int { 30000 + Int(getpid() % 2000) * 10 + Int.random(in: 0..<5) * 2000 % 10000 }
+    /// Below Linux's ephemeral range (32768–60999): a port there can be taken at any moment by
+    /// another test's ephemeral bind or outgoing connection ("Address already in use", seen once).
+    /// 10000–20120, apart from EndToEndFaultTests' 21000–26340.
+    static func basePort() -> Int { 10000 + Int(getpid() % 300) * 10 + Int.random(in: 0..<3) * 3400 }
 
     /// Runs every peer on its own thread; returns each peer's rounds.jsonl lines (bounded: 60 s).
     static func run(_ topo: Topology, steps: Int, alongside: (@Sendable () -> Void)? = nil) throws -> [[[String: Any]]] {
