@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Ed25519 signatures on broadcasts (issue 16 item 2), SHA-256 of snapshots.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // C edges: each imported by exactly one Swift module.
@@ -25,7 +27,7 @@ let package = Package(
         .target(name: "DeMo", dependencies: ["Tensors"]),
         .target(name: "TinyGPT", dependencies: ["Tensors"]),
         .target(name: "Mesh", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "MeshZMQ", dependencies: ["Mesh", "CZMQ"]),
+        .target(name: "MeshZMQ", dependencies: ["Mesh", "CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Membership", dependencies: ["Mesh"]),
         .target(name: "PeerRuntime", dependencies: ["Mesh", "Membership", "DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
         .target(name: "Golden", dependencies: ["DeMo", "TinyGPT", "Checkpointing", "Tensors"]),

@@ -1,4 +1,5 @@
-/// One message as it travels: ZeroMQ multipart `[topic][header][body]`.
+/// One message as it travels: ZeroMQ multipart `[topic][header][body]`, plus `[signature]` (64
+/// bytes, Ed25519 by the origin over `signedBytes`) on broadcasts of a CURVE run.
 ///
 /// The topic is derived from the header so a subscriber can filter by prefix without decoding:
 /// `[kind][origin low byte][origin high byte]`. Subscribing to the one-byte prefix `[kind]`
@@ -6,12 +7,31 @@
 public struct Envelope: Sendable, Hashable {
     public var header: MessageHeader
     public var body: [UInt8]
+    /// The origin's signature (`signatureSize` bytes) when the run signs broadcasts; nil otherwise.
+    /// Relays forward it unchanged: it covers the header with the `relayed` flag cleared.
+    public var signature: [UInt8]?
+
+    /// Bytes of an Ed25519 signature.
+    public static let signatureSize = 64
 
     /// Wraps `body`; the header's length and CRC must describe it (use
     /// `MessageHeader.init(kind:...body:)` or `Envelope.make`).
-    public init(header: MessageHeader, body: [UInt8]) {
+    public init(header: MessageHeader, body: [UInt8], signature: [UInt8]? = nil) {
         self.header = header
         self.body = body
+        self.signature = signature
+    }
+
+    /// What the origin signs: the encoded header with `relayed` cleared (a relay sets it on its copy),
+    /// then the body. The header holds kind, run id, origin, incarnation, step, sequence and the body
+    /// length, so a signature cannot be moved to another message, run or origin.
+    public var signedBytes: [UInt8] {
+        var h = header
+        h.flags.remove(.relayed)
+        var out = h.encode()
+        out.reserveCapacity(MessageHeader.size + body.count)
+        out += body
+        return out
     }
 
     /// Builds an envelope, computing the body length and CRC.
@@ -25,13 +45,17 @@ public struct Envelope: Sendable, Hashable {
     /// The topic frame for this envelope.
     public var topic: [UInt8] { Topic.message(kind: header.kind, origin: header.origin) }
 
-    /// The three frames to send.
-    public var frames: [[UInt8]] { [topic, header.encode(), body] }
+    /// The frames to send: three, or four with a signature.
+    public var frames: [[UInt8]] {
+        if let signature { return [topic, header.encode(), body, signature] }
+        return [topic, header.encode(), body]
+    }
 
     /// Decodes and checks the frames of one received message (see `MessageHeader.decode`), then
     /// checks that the topic agrees with the header.
     public init(frames: [[UInt8]], expectedRunID: UInt64, maxBody: Int, peerCount: Int) throws(WireError) {
-        guard frames.count == 3 else { throw .badFrameCount(frames.count) }
+        guard frames.count == 3 || frames.count == 4 else { throw .badFrameCount(frames.count) }
+        if frames.count == 4, frames[3].count != Self.signatureSize { throw .badSignatureLength(frames[3].count) }
         let header = try MessageHeader.decode(frames[1], body: frames[2], expectedRunID: expectedRunID,
                                               maxBody: maxBody, peerCount: peerCount)
         guard frames[0] == Topic.message(kind: header.kind, origin: header.origin) else {
@@ -39,6 +63,7 @@ public struct Envelope: Sendable, Hashable {
         }
         self.header = header
         self.body = frames[2]
+        self.signature = frames.count == 4 ? frames[3] : nil
     }
 }
 

@@ -31,6 +31,11 @@ enum PeerListParser {
                 throw p.error("public_key", .badValue(key, allowed: ["a 40-character Z85 CURVE public key (see `murmur keys`)"]))
             }
             if publicKey?.isEmpty == true { publicKey = nil }
+            var signKey = try p.optionalString("sign_key")?.trimmingWhitespace().lowercased()
+            if let key = signKey, !key.isEmpty, key.utf8.count != 64 || !key.allSatisfy(\.isHexDigit) {
+                throw p.error("sign_key", .badValue(key, allowed: ["64 hex characters: an Ed25519 public key, the content of <id>.sign.pub (see `murmur keys`)"]))
+            }
+            if signKey?.isEmpty == true { signKey = nil }
             let netns = try p.optionalString("netns")?.trimmingWhitespace()
             if let name = netns, name.isEmpty || name.count > 64
                 || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) {
@@ -42,7 +47,7 @@ enum PeerListParser {
                 throw p.error("listen", .badValue(host, allowed: ["a host to bind on, e.g. 0.0.0.0 or 10.0.0.5 (the ports stay those of pub and sync)"]))
             }
             peers.append(PeerSpec(id: id, index: PeerIndex(i), pub: pub, sync: sync, neighbors: nil, publicKey: publicKey,
-                                  netns: netns, listen: listen))
+                                  netns: netns, listen: listen, signKey: signKey))
         }
         let known = peers.map(\.id)
         for i in peers.indices {

@@ -215,4 +215,7 @@ public struct PeerSpec: Sendable, Equatable {
     /// ports: for a peer reached through an address that is not its own (NAT, a port forward,
     /// a relay that delays traffic). nil: bind the advertised endpoints.
     public var listen: String? = nil
+    /// Ed25519 public key (64 hex characters) that signs this peer's broadcasts, when written in
+    /// the file instead of `keys/<id>.sign.pub`.
+    public var signKey: String? = nil
 }

@@ -15,7 +15,7 @@ public enum TopologyParser {
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
     static let securityKeys = ["curve", "keys", "plaintext"]
-    static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key", "netns", "listen"]
+    static let peerKeys = ["id", "pub", "sync", "neighbors", "public_key", "sign_key", "netns", "listen"]
     static let validationKeys = ["every", "batches"]
     static let startupKeys = ["give_up_after"]
 

@@ -30,6 +30,11 @@ public struct TransportStats: Sendable, Equatable {
     public var bytesOut = 0
     /// Frames refused by the wire decoder (dropped, never delivered).
     public var invalidFrames = 0
+    /// Broadcasts dropped because their origin's signature was missing or wrong (a key holder
+    /// speaking for another peer, or a tampered relay). Never delivered, never relayed.
+    public var unauthenticated = 0
+    /// Which origin the last such message claimed, for the human log.
+    public var lastUnauthenticated: String?
     /// Copies dropped by the relay filter.
     public var duplicates = 0
     /// Messages republished for other peers.

@@ -3,6 +3,8 @@
 public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The multipart message does not have the `[topic][header][body]` shape.
     case badFrameCount(Int)
+    /// A fourth frame that is not a 64-byte signature.
+    case badSignatureLength(Int)
     /// The header frame is not exactly `MessageHeader.size` bytes.
     case badHeaderLength(Int)
     case badMagic([UInt8])
@@ -23,7 +25,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .badFrameCount(let n): return "expected 3 frames [topic][header][body], got \(n)"
+        case .badFrameCount(let n): return "expected 3 frames [topic][header][body] (4 with [signature]), got \(n)"
+        case .badSignatureLength(let n): return "signature frame is \(n) bytes, expected \(Envelope.signatureSize)"
         case .badHeaderLength(let n): return "header is \(n) bytes, expected \(MessageHeader.size)"
         case .badMagic(let bytes): return "bad magic \(bytes.map { String($0, radix: 16) }) (not a Murmur message)"
         case .unsupportedVersion(let v): return "wire format version \(v) is not \(MessageHeader.version); run the same murmur release on every peer"

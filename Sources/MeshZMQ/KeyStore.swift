@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Mesh
 #if canImport(Glibc)
@@ -17,6 +18,12 @@ public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case exists(path: String)
     case io(path: String, reason: String)
     case generation(ZMQError)
+    /// No Ed25519 public key for a peer: neither `sign_key:` in the topology nor `<peer>.sign.pub`.
+    case missingSigningKey(path: String, peer: String)
+    /// `<peer>.sign.pub` (or `sign_key:`) is not 64 hex characters of an Ed25519 public key.
+    case badSigningKey(path: String)
+    /// `<peer>.sign.pub` does not belong to `<peer>.key`.
+    case mismatchedSigningKey(peer: String, path: String)
 
     public var description: String {
         switch self {
@@ -36,6 +43,12 @@ public enum KeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(path): \(reason)"
         case .generation(let error):
             return "could not generate a CURVE keypair: \(error)"
+        case let .missingSigningKey(path, peer):
+            return "\(path): no signing key of \(peer) (every broadcast is signed when CURVE is on); copy \(peer).sign.pub from the host that runs \(peer) (`murmur keys` or `murmur up` writes it there next to \(peer).pub), or write it as `sign_key:` in the topology"
+        case .badSigningKey(let path):
+            return "\(path): a signing key is 64 hex characters (an Ed25519 public key); copy it again from the host that runs the peer"
+        case let .mismatchedSigningKey(peer, path):
+            return "\(path) does not belong to \(peer).key; delete it, and `murmur keys` writes the right one (then copy it to every other host)"
         }
     }
 }
@@ -54,6 +67,8 @@ public struct KeyStore: Sendable {
 
     public func secretPath(_ peer: String) -> String { (directory as NSString).appendingPathComponent("\(peer).key") }
     public func publicPath(_ peer: String) -> String { (directory as NSString).appendingPathComponent("\(peer).pub") }
+    /// `<peer>.sign.pub`: the Ed25519 public key (hex) that checks `peer`'s broadcasts.
+    public func signingPublicPath(_ peer: String) -> String { (directory as NSString).appendingPathComponent("\(peer).sign.pub") }
 
     /// Whether `<peer>.key` / `<peer>.pub` exist (a symlink counts, even a dangling one).
     public func hasSecret(_ peer: String) -> Bool { Self.exists(secretPath(peer)) }
@@ -71,6 +86,7 @@ public struct KeyStore: Sendable {
         let pair: CurveKeyPair
         do { pair = try CurveKeyPair.generate() } catch { throw .generation(error) }
         try write(pair, peer: peer, overwrite: overwrite)
+        try writeSigningPublic(for: pair, peer: peer, overwrite: overwrite)
         return pair
     }
 
@@ -121,6 +137,68 @@ public struct KeyStore: Sendable {
             }
         }
         return keys
+    }
+
+    /// Writes `<peer>.sign.pub` for `pair` unless it is there; an existing one must match
+    /// (`.mismatchedSigningKey`), unless `overwrite`.
+    public func writeSigningPublic(for pair: CurveKeyPair, peer: String, overwrite: Bool = false) throws(KeyStoreError) {
+        guard let key = SigningKeys.privateKey(forCurveSecret: pair.secretKey) else { throw .notZ85(path: secretPath(peer)) }
+        let text = SigningKeys.hex(key.publicKey)
+        let path = signingPublicPath(peer)
+        if Self.exists(path) && !overwrite {
+            guard try readSigningKey(path) == text else { throw .mismatchedSigningKey(peer: peer, path: path) }
+            return
+        }
+        try writeFile(path, text + "\n", mode: 0o644, overwrite: overwrite)
+    }
+
+    /// Broadcast signing for `me`: its private key (derived from its CURVE secret, whose `.sign.pub`
+    /// is written here when missing) and every peer's public key — `sign_key:` from the topology, else
+    /// `<id>.sign.pub`, else derived from `<id>.key` when that secret is on this host (and then written).
+    public func authenticator(of topology: Topology, me: PeerIndex) throws(KeyStoreError) -> Ed25519Authenticator {
+        let ownID = topology.peers[Int(me)].id
+        let pair = try keyPair(peer: ownID)
+        guard let own = SigningKeys.privateKey(forCurveSecret: pair.secretKey) else { throw .notZ85(path: secretPath(ownID)) }
+        var publics: [PeerIndex: Curve25519.Signing.PublicKey] = [:]
+        for peer in topology.peers {
+            let path = signingPublicPath(peer.id)
+            let text: String
+            if let inline = peer.signKey {
+                text = inline
+            } else if Self.exists(path) {
+                text = try readSigningKey(path)
+                // When the secret is on this host the file must be its key (a stale copy would
+                // make every receiver refuse this peer).
+                if hasSecret(peer.id) {
+                    let theirs = peer.index == me ? pair : try keyPair(peer: peer.id)
+                    if let derived = SigningKeys.privateKey(forCurveSecret: theirs.secretKey), SigningKeys.hex(derived.publicKey) != text {
+                        throw .mismatchedSigningKey(peer: peer.id, path: path)
+                    }
+                }
+            } else if peer.index == me || hasSecret(peer.id) {
+                let theirs = peer.index == me ? pair : try keyPair(peer: peer.id)
+                try writeSigningPublic(for: theirs, peer: peer.id)
+                text = try readSigningKey(path)
+            } else {
+                throw .missingSigningKey(path: path, peer: peer.id)
+            }
+            guard let key = SigningKeys.publicKey(hex: text) else { throw .badSigningKey(path: peer.signKey == nil ? path : "sign_key of \(peer.id)") }
+            if peer.index == me, key.rawRepresentation != own.publicKey.rawRepresentation {
+                throw .mismatchedSigningKey(peer: peer.id, path: peer.signKey == nil ? path : "sign_key of \(peer.id)")
+            }
+            publics[peer.index] = key
+        }
+        return Ed25519Authenticator(own: own, publics: publics)
+    }
+
+    private func readSigningKey(_ path: String) throws(KeyStoreError) -> String {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw .io(path: path, reason: "cannot read (\(error.localizedDescription))")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard SigningKeys.publicKey(hex: key) != nil else { throw .badSigningKey(path: path) }
+        return key
     }
 
     private func readKey(_ path: String, peer: String) throws(KeyStoreError) -> String {

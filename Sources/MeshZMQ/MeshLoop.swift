@@ -249,6 +249,14 @@ final class MeshLoop {
                 continue
             }
             markConnected(neighbor)
+            // Checked before the relay filter sees it: a forged copy that arrives first must not
+            // make the genuine one look like a duplicate.
+            if let signing = curve?.signing, envelope.header.kind.isSigned, envelope.header.origin != me,
+               !signing.verify(envelope) {
+                stats.unauthenticated += 1
+                stats.lastUnauthenticated = "\(envelope.header.kind) claiming origin \(topology.peers[Int(envelope.header.origin)].id) via \(topology.peers[Int(neighbor)].id)"
+                continue
+            }
             switch relay.decide(envelope.header) {
             case .own, .duplicate, .stale:
                 stats.duplicates += 1

@@ -65,10 +65,18 @@ public struct CurveSetup: Sendable, Equatable {
     public var ownKeys: CurveKeyPair
     /// Public key (Z85) of every peer, self included.
     public var publicKeys: [PeerIndex: String]
+    /// Signs what we originate and checks every broadcast's origin before it is delivered or
+    /// relayed (issue 16 item 2). nil: origins are bound only to the link they arrive on.
+    public var signing: Ed25519Authenticator?
 
-    public init(ownKeys: CurveKeyPair, publicKeys: [PeerIndex: String]) {
+    public init(ownKeys: CurveKeyPair, publicKeys: [PeerIndex: String], signing: Ed25519Authenticator? = nil) {
         self.ownKeys = ownKeys
         self.publicKeys = publicKeys
+        self.signing = signing
+    }
+
+    public static func == (a: CurveSetup, b: CurveSetup) -> Bool {
+        a.ownKeys == b.ownKeys && a.publicKeys == b.publicKeys && (a.signing == nil) == (b.signing == nil)
     }
 
     /// Reads `me`'s keypair and all public keys from the topology's key folder (and inline
@@ -76,7 +84,8 @@ public struct CurveSetup: Sendable, Equatable {
     public static func load(topology: Topology, me: PeerIndex) throws(KeyStoreError) -> CurveSetup {
         let store = KeyStore(directory: topology.security.keys)
         return CurveSetup(ownKeys: try store.keyPair(peer: topology.peers[Int(me)].id),
-                          publicKeys: try store.publicKeys(of: topology))
+                          publicKeys: try store.publicKeys(of: topology),
+                          signing: try store.authenticator(of: topology, me: me))
     }
 }
 

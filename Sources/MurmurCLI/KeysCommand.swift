@@ -9,11 +9,13 @@ struct KeysCommand: ParsableCommand {
         commandName: "keys",
         abstract: "Create a CURVE keypair for every peer of a topology.",
         discussion: """
-        Writes KEYS/<id>.key (secret, mode 0600) and KEYS/<id>.pub for each peer, in the folder the
+        Writes KEYS/<id>.key (secret, mode 0600), KEYS/<id>.pub (CURVE public key) and
+        KEYS/<id>.sign.pub (the Ed25519 key that checks its broadcasts, derived from the secret) for
+        each peer, in the folder the
         topology's security.keys names (mode 0700). Existing key files are kept unless --force: a
         peer with only a .pub here (copied from the machine that runs it) keeps it, and a peer whose
         public_key is written in the topology is skipped. Copy each secret key
-        only to the machine that runs that peer; every machine needs every .pub file. Then set
+        only to the machine that runs that peer; every machine needs every .pub and .sign.pub file. Then set
         security.curve: true.
 
         Example:
@@ -34,7 +36,8 @@ struct KeysCommand: ParsableCommand {
             }
             if !force, store.hasSecret(p.id) {
                 let pair = try store.keyPair(peer: p.id)
-                print("\(p.id): kept \(store.secretPath(p.id)) (public \(pair.publicKey))")
+                try store.writeSigningPublic(for: pair, peer: p.id)
+                print("\(p.id): kept \(store.secretPath(p.id)) (public \(pair.publicKey)); signing key \(store.signingPublicPath(p.id))")
                 continue
             }
             if !force, store.hasPublic(p.id) {
@@ -42,7 +45,7 @@ struct KeysCommand: ParsableCommand {
                 continue
             }
             let pair = try store.create(peer: p.id, overwrite: force)
-            print("\(p.id): wrote \(store.secretPath(p.id)) (0600) and \(store.publicPath(p.id)) (public \(pair.publicKey))")
+            print("\(p.id): wrote \(store.secretPath(p.id)) (0600), \(store.publicPath(p.id)) (public \(pair.publicKey)) and \(store.signingPublicPath(p.id))")
         }
     }
 }

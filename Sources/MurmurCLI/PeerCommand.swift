@@ -62,6 +62,11 @@ struct PeerCommand: ParsableCommand {
             logger.warning("peer \(id): POISONED for a measurement: gradients × \(poisonScale) before the optimizer")
         }
         let curve = topo.security.curve ? try CurveSetup.load(topology: topo, me: me) : nil
+        if curve != nil {
+            logger.info("peer \(id): CURVE on; every broadcast is signed (Ed25519) and checked against its origin's key before it is delivered or relayed")
+        } else {
+            logger.info("peer \(id): CURVE off: origins are not authenticated (anyone who reaches the ports can speak as any peer); use security.curve: true off a trusted network")
+        }
         var meshOptions = ZMQTransportOptions(heartbeat: topo.heartbeat)
         let mine = topo.peers[Int(me)]
         if let host = mine.listen {
@@ -129,6 +134,7 @@ struct PeerCommand: ParsableCommand {
         }
         node.onIsolated = { step in save(step + 1, "failsafe: heard nobody for longer than the dead timeout") }
         node.onForeign = { message in logger.warning("peer \(id): \(message)") }
+        node.onWarning = { message in logger.warning("peer \(id): \(message)") }
         node.onWaiting = { who, seconds in
             logger.warning("peer \(id): heard none of the other peers after \(Int(seconds)) s; waiting for \(who.joined(separator: ", ")) (not training alone; --alone would; giving up after \(Int(peerOptions.giveUpAfter)) s)")
         }

@@ -71,7 +71,7 @@ enum HeartbeatEvent: Sendable, Equatable {
         case .send, .recv: false
         case .status, .rejoined: true
         case .other(let name, _, _): ["checkpoint", "catchup", "foreign_topology", "other_settings", "waiting", "isolated",
-                                      "reconnected", "outcome", "suspect-content", "content-ok"].contains(name)
+                                      "reconnected", "outcome", "suspect-content", "content-ok", "forged-origin"].contains(name)
         }
     }
 

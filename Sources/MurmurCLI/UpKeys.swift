@@ -39,9 +39,12 @@ enum UpKeys {
             let hasSecret = store.hasSecret(p.id), hasPublic = store.hasPublic(p.id)
             if hasSecret {
                 do {
-                    if p.publicKey == nil { _ = try store.keyPair(peer: p.id) }
+                    if p.publicKey == nil {
+                        // The signing key derives from the secret: written once, checked after.
+                        try store.writeSigningPublic(for: try store.keyPair(peer: p.id), peer: p.id)
+                    }
                     outcome.kept.append(p.id)
-                    if p.publicKey == nil { localPublic.append(store.publicPath(p.id)) }
+                    if p.publicKey == nil { localPublic += [store.publicPath(p.id), store.signingPublicPath(p.id)] }
                 } catch {
                     problems.append("\(p.id) (runs here): \(error)")
                 }
@@ -52,7 +55,7 @@ enum UpKeys {
             } else {
                 try store.create(peer: p.id)
                 outcome.created.append(p.id)
-                localPublic.append(store.publicPath(p.id))
+                localPublic += [store.publicPath(p.id), store.signingPublicPath(p.id)]
             }
         }
         for p in topology.peers where !localIDs.contains(p.id) && p.publicKey == nil {
@@ -61,6 +64,11 @@ enum UpKeys {
                 continue
             }
             do { _ = try store.publicKey(peer: p.id) } catch { problems.append("\(p.id) (runs on \(p.pub.host)): \(error)") }
+        }
+        for p in topology.peers where !localIDs.contains(p.id) && p.signKey == nil && !store.hasSecret(p.id) {
+            if !FileManager.default.fileExists(atPath: store.signingPublicPath(p.id)) {
+                problems.append("\(store.signingPublicPath(p.id)) is missing: it checks the signatures of \(p.id)'s broadcasts. Copy it from \(p.pub.host) (`murmur up` there writes it next to \(p.id).pub) into \(store.directory) here, or write its content as `sign_key:` of \(p.id) in the topology")
+            }
         }
         if !problems.isEmpty { throw Problems(lines: problems, localPublicFiles: localPublic) }
         return outcome

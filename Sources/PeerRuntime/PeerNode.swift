@@ -167,6 +167,8 @@ public final class PeerNode {
     /// Called on the loop thread when a peer of another run (or with other data or timing
     /// settings) is heard, at most once per peer and minute, with the message to show.
     public var onForeign: ((String) -> Void)?
+    /// Called (on the loop's thread) with a warning about what another peer sent, already rate-limited.
+    public var onWarning: ((String) -> Void)?
     /// Peers of another run heard lately: their id → when, and what differs.
     var foreignPeers: [String: (at: Double, message: String)] = [:]
     var foreignLogged: [String: Double] = [:]
@@ -209,6 +211,8 @@ public final class PeerNode {
     var cachedSnapshot: (step: Int, bytes: [UInt8], digest: UInt64)?
     /// Rate limit of per-message warnings (refused frames): one line per kind and second.
     var lastWarned: [String: Double] = [:]
+    var lastRefusalCheck = -Double.infinity
+    var refusedOriginsLogged = 0
     /// The step the engine will be at once every submitted job has run (read and written only
     /// inside jobs, i.e. on the worker).
     let engineStep = StepBox()
@@ -283,6 +287,7 @@ public final class PeerNode {
         if let e = workError { workError = nil; throw e }
         let now = clock()
         sendHelloIfDue(now: now)
+        noteRefusedOrigins(now: now)
         switch phase {
         case .done:
             return false
@@ -499,6 +504,19 @@ public final class PeerNode {
         f["t"] = rfc3339(millis: ms)
         f["time_ms"] = ms
         heartbeats.write(f)
+    }
+
+    /// Broadcasts the transport refused because their origin's signature was wrong (a key holder
+    /// speaking for another peer): one warning per second at most, with the running count.
+    func noteRefusedOrigins(now: Double) {
+        guard now - lastRefusalCheck >= 1 else { return }
+        lastRefusalCheck = now
+        let s = transport.stats
+        guard s.unauthenticated > refusedOriginsLogged else { return }
+        refusedOriginsLogged = s.unauthenticated
+        let detail = "refused \(s.unauthenticated) broadcast(s) whose signature is not their origin's (last: \(s.lastUnauthenticated ?? "?")); a key holder is speaking for another peer, or a relay altered a message"
+        log(["event": "forged-origin", "count": s.unauthenticated, "detail": detail])
+        onWarning?(detail)
     }
 
     /// A warning about something another peer sent, at most once per `key` and second.

@@ -8,7 +8,7 @@ import Testing
 /// replaces a key file, and names the file and the host of every missing remote public key.
 @Suite struct UpKeysTests {
     /// p0 and p1 on loopback (this host), p2 and p3 on addresses that are not this machine's.
-    static func topology(keys: String, inlineP3: String? = nil) throws -> Topology {
+    static func topology(keys: String, inlineP3: String? = nil, inlineSignP3: String? = nil) throws -> Topology {
         var yaml = """
         run: keytest
         seed: 3
@@ -27,7 +27,7 @@ import Testing
 
         """
         if let inlineP3 {
-            yaml += "  - { id: p3, pub: \"tcp://192.0.2.13:7830\", sync: \"tcp://192.0.2.13:7831\", public_key: \"\(inlineP3)\" }\n"
+            yaml += "  - { id: p3, pub: \"tcp://192.0.2.13:7830\", sync: \"tcp://192.0.2.13:7831\", public_key: \"\(inlineP3)\"\(inlineSignP3.map { ", sign_key: \"\($0)\"" } ?? "") }\n"
         } else {
             yaml += "  - { id: p3, pub: \"tcp://192.0.2.13:7830\", sync: \"tcp://192.0.2.13:7831\" }\n"
         }
@@ -75,8 +75,12 @@ import Testing
         try elsewhere.create(peer: "p2")
         try elsewhere.create(peer: "p3")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for id in ["p2", "p3"] { try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id)) }
-        let before = try ["p2", "p3"].map { try Data(contentsOf: URL(fileURLWithPath: store.publicPath($0))) }
+        for id in ["p2", "p3"] {
+            try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id))
+            try FileManager.default.copyItem(atPath: elsewhere.signingPublicPath(id), toPath: store.signingPublicPath(id))
+        }
+        let before = try ["p2", "p3"].flatMap { [try Data(contentsOf: URL(fileURLWithPath: store.publicPath($0))),
+                                                 try Data(contentsOf: URL(fileURLWithPath: store.signingPublicPath($0)))] }
 
         let first = try UpKeys.prepare(topology: topo, local: local, store: store)
         #expect(first == UpKeys.Outcome(created: ["p0", "p1"], kept: []))
@@ -85,20 +89,46 @@ import Testing
         // Run again (the next `murmur up`): nothing is made, nothing replaced.
         let second = try UpKeys.prepare(topology: topo, local: local, store: store)
         #expect(second == UpKeys.Outcome(created: [], kept: ["p0", "p1"]))
-        let after = try ["p2", "p3"].map { try Data(contentsOf: URL(fileURLWithPath: store.publicPath($0))) }
+        let after = try ["p2", "p3"].flatMap { [try Data(contentsOf: URL(fileURLWithPath: store.publicPath($0))),
+                                                try Data(contentsOf: URL(fileURLWithPath: store.signingPublicPath($0)))] }
         #expect(after == before)
         #expect(try Data(contentsOf: URL(fileURLWithPath: store.publicPath("p0"))) == p0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: store.secretPath("p0"))) == p0Secret)
         #expect(!store.hasSecret("p2") && !store.hasSecret("p3"))
         // Every peer's key now loads the way a peer process loads them.
         #expect(try store.publicKeys(of: topo).count == 4)
+        // And the signing keys, as peer p0 loads them (its own derived, the copied ones as they are).
+        #expect(FileManager.default.fileExists(atPath: store.signingPublicPath("p0")))
+        _ = try store.authenticator(of: topo, me: 0)
+    }
+
+    @Test func aMissingRemoteSigningKeyNamesTheFileAndHost() throws {
+        let dir = Self.keysDir()
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        let topo = try Self.topology(keys: dir)
+        let store = KeyStore(directory: dir)
+        let elsewhere = KeyStore(directory: dir + "-other-host")
+        defer { try? FileManager.default.removeItem(atPath: dir + "-other-host") }
+        try elsewhere.create(peer: "p2")
+        try elsewhere.create(peer: "p3")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Only the CURVE .pub files were copied, as the README said before signatures.
+        for id in ["p2", "p3"] { try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id)) }
+        let problems = #expect(throws: UpKeys.Problems.self) {
+            try UpKeys.prepare(topology: topo, local: topo.localPeers(localAddresses: []), store: store)
+        }
+        let text = problems?.description ?? ""
+        #expect(text.contains("\(dir)/p2.sign.pub is missing"), "\(text)")
+        #expect(text.contains("Copy it from 192.0.2.13"), "\(text)")
+        #expect(text.contains("\(dir)/p0.sign.pub"), "\(text)")  // this host's, to hand to the others
     }
 
     @Test func aLocalPubWithoutItsSecretIsAnErrorNotReplaced() throws {
         let dir = Self.keysDir()
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
         let other = try CurveKeyPair.generate()
-        let topo = try Self.topology(keys: dir, inlineP3: other.publicKey)
+        let otherSign = try #require(SigningKeys.privateKey(forCurveSecret: other.secretKey)).publicKey
+        let topo = try Self.topology(keys: dir, inlineP3: other.publicKey, inlineSignP3: SigningKeys.hex(otherSign))
         let store = KeyStore(directory: dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let planted = Data((try CurveKeyPair.generate().publicKey + "\n").utf8)
