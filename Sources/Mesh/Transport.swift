@@ -35,6 +35,8 @@ public struct TransportStats: Sendable, Equatable {
     public var unauthenticated = 0
     /// Which origin the last such message claimed, for the human log.
     public var lastUnauthenticated: String?
+    /// Messages dropped because the queue to the caller was full (`MeshShared.maxQueuedBytes`).
+    public var queueDropped = 0
     /// Copies dropped by the relay filter.
     public var duplicates = 0
     /// Messages republished for other peers.

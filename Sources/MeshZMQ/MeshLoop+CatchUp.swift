@@ -60,13 +60,20 @@ extension MeshLoop {
     /// Catch-up requests and credits: `[routing id][topic][header][body]`.
     func readRouter() throws(ZMQError) {
         for _ in 0..<1000 {
-            guard let frames = try router.receive(maxFrames: 5) else { return }
+            guard let (frames, user) = try router.receiveWithUser(maxFrames: 5) else { return }
             guard frames.count >= 2, let envelope = decode(frames.dropFirst()) else {
                 if frames.count < 2 { stats.invalidFrames += 1 }
                 continue
             }
             guard envelope.header.kind == .catchUpRequest || envelope.header.kind == .catchUpCredit else {
                 stats.invalidFrames += 1
+                continue
+            }
+            // With CURVE the ZAP handler named the key's peer: a request or credit must be its own,
+            // so nobody asks (or grants credit) in another peer's name.
+            if curve != nil, user != topology.peers[Int(envelope.header.origin)].id {
+                stats.unauthenticated += 1
+                stats.lastUnauthenticated = "\(envelope.header.kind) claiming origin \(topology.peers[Int(envelope.header.origin)].id) from key of \(user ?? "nobody")"
                 continue
             }
             stats.messagesIn += 1

@@ -30,7 +30,13 @@ final class MeshShared: @unchecked Sendable {
     let wakeRead: Int32
     let wakeWrite: Int32
 
-    init() throws(ZMQError) {
+    /// Bounds of the event queue (`deliver`); the defaults hold minutes of a small model's traffic.
+    let maxQueuedBytes: Int
+    let maxQueuedEvents: Int
+
+    init(maxQueuedBytes: Int = MeshShared.defaultMaxQueuedBytes, maxQueuedEvents: Int = MeshShared.defaultMaxQueuedEvents) throws(ZMQError) {
+        self.maxQueuedBytes = maxQueuedBytes
+        self.maxQueuedEvents = maxQueuedEvents
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ZMQError(operation: "pipe for the mesh wake-up", code: errno) }
         for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -86,10 +92,33 @@ final class MeshShared: @unchecked Sendable {
         return stopping
     }
 
-    /// Mesh thread: hands events to the caller side and updates counters, under one lock.
+    /// Most bytes of message bodies waiting for the caller: a trainer busy for long while peers
+    /// (or a flood) keep sending cannot make the mesh thread queue without bound.
+    static let defaultMaxQueuedBytes = 512 << 20
+    /// Most events waiting for the caller.
+    static let defaultMaxQueuedEvents = 200_000
+    private var queuedBytes = 0
+    private var droppedValue = 0
+
+    /// Mesh thread: hands events to the caller side and updates counters, under one lock. Past
+    /// `maxQueuedBytes`/`maxQueuedEvents`, messages and requests are dropped (counted in
+    /// `TransportStats.queueDropped`; the protocol treats them as lost: catch-up repairs);
+    /// link events are always kept.
     func deliver(_ new: [TransportEvent], stats: TransportStats) {
         condition.lock()
-        events.append(contentsOf: new)
+        for event in new {
+            let size: Int
+            switch event {
+            case .message(let env, _), .request(let env, _): size = MessageHeader.size + env.body.count
+            default: size = 0
+            }
+            if size > 0 && (queuedBytes + size > maxQueuedBytes || events.count >= maxQueuedEvents) {
+                droppedValue += 1
+                continue
+            }
+            queuedBytes += size
+            events.append(event)
+        }
         statsValue = stats
         if !new.isEmpty { condition.broadcast() }
         condition.unlock()
@@ -117,6 +146,7 @@ final class MeshShared: @unchecked Sendable {
         callerWake = false
         let out = events
         events.removeAll()
+        queuedBytes = 0
         return out
     }
 
@@ -135,6 +165,8 @@ final class MeshShared: @unchecked Sendable {
     var stats: TransportStats {
         condition.lock()
         defer { condition.unlock() }
-        return statsValue
+        var s = statsValue
+        s.queueDropped = droppedValue
+        return s
     }
 }

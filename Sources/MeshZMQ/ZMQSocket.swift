@@ -128,8 +128,20 @@ public final class ZMQSocket {
     /// At most `maxFrames` frames are kept; a message with more is drained and returned with
     /// `maxFrames + 1` frames (the last one empty), so shape checks refuse it.
     public func receive(dontWait: Bool = true, maxFrames: Int = 8) throws(ZMQError) -> [[UInt8]]? {
+        try receiveMessage(dontWait: dontWait, maxFrames: maxFrames, wantUser: false)?.frames
+    }
+
+    /// Like `receive`, plus the ZAP user id libzmq attached to the message (`zmq_msg_gets`
+    /// "User-Id": what our ZAP handler answered for the client's key, the peer id). nil on a
+    /// plaintext socket.
+    public func receiveWithUser(maxFrames: Int = 8) throws(ZMQError) -> (frames: [[UInt8]], user: String?)? {
+        try receiveMessage(dontWait: true, maxFrames: maxFrames, wantUser: true)
+    }
+
+    private func receiveMessage(dontWait: Bool, maxFrames: Int, wantUser: Bool) throws(ZMQError) -> (frames: [[UInt8]], user: String?)? {
         let h = try live("receive")
         var frames: [[UInt8]] = []
+        var user: String?
         var extra = false
         var more = false
         repeat {
@@ -141,6 +153,8 @@ public final class ZMQSocket {
             } catch where error.isAgain && frames.isEmpty {
                 return nil
             }
+            // A ROUTER's routing-id frame is made locally and has no metadata: take the first that has.
+            if wantUser && user == nil, let p = zmq_msg_gets(message, "User-Id") { user = String(cString: p) }
             if frames.count < maxFrames {
                 let size = zmq_msg_size(message)
                 if size == 0 {
@@ -156,7 +170,7 @@ public final class ZMQSocket {
             more = zmq_msg_more(message) != 0
         } while more
         if extra { frames.append([]) }
-        return frames
+        return (frames, user)
     }
 
     /// Closes the socket (LINGER 0 was set at creation). Idempotent.

@@ -29,8 +29,9 @@ extension PeerNode {
         let requester = Int(req.header.origin)
         guard requester < peerIDs.count, requester != me else { return }
         if req.header.kind == .catchUpCredit {
-            // Flow control: the requester consumed chunks and grants more.
-            guard var t = outgoingSnapshots[requester], req.body.count == 4 else { return }
+            // Flow control: the requester consumed items and grants more. Only from the connection
+            // that asked: a credit naming another requester cannot redirect its transfer.
+            guard var t = outgoingSnapshots[requester], t.route == route, req.body.count == 4 else { return }
             let grant = Int(req.body[0]) | Int(req.body[1]) << 8 | Int(req.body[2]) << 16 | Int(req.body[3]) << 24
             t.credit = min(Self.snapshotWindow, t.credit + max(0, grant))
             t.route = route
@@ -39,6 +40,17 @@ extension PeerNode {
             return
         }
         guard req.header.kind == .catchUpRequest else { return }
+        let now = clock()
+        var budget = requestBudget[requester] ?? CatchUpBudget(at: now)
+        let allowed = budget.take(now: now)
+        requestBudget[requester] = budget
+        guard allowed else {
+            requestsDropped += 1
+            warnLimited("catchup-flood-\(requester)", ["event": "catchup", "result": "request dropped", "from": peerIDs[requester],
+                                                        "dropped": requestsDropped,
+                                                        "detail": "more than \(Int(CatchUpBudget.capacity)) catch-up requests at once from \(peerIDs[requester]) (then \(Int(CatchUpBudget.refillPerSecond))/s); the rest are dropped"])
+            return
+        }
         func reply(_ kind: MessageKind, _ step: Int, _ body: [UInt8]) {
             try? transport.reply(envelope(kind: kind, step: UInt64(max(0, step)), body: body), to: route)
         }
@@ -57,9 +69,12 @@ extension PeerNode {
         // peer may be ahead on a line of its own).
         if !wantSnapshot, req.header.step <= UInt64(lastApplied + 1), let steps = replayLog.range(Int(req.header.step), lastApplied) {
             let from = Int(req.header.step)
-            for (i, c) in steps.enumerated() { reply(.catchUpReplay, from + i, CatchUpWire.encodeReplay(c)) }
-            reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: digest, mode: .replay))
-            log(["event": "catchup", "result": "served replay", "to": peerIDs[requester], "steps": steps.count])
+            // Under the same credit as a snapshot: the window now, one more per step consumed.
+            outgoingSnapshots[requester] = SnapshotTransfer(
+                replays: steps.enumerated().map { (from + $0.offset, CatchUpWire.encodeReplay($0.element)) },
+                route: route, bytes: [], chunkSize: 1, count: steps.count, next: 0, credit: Self.snapshotWindow,
+                step: lastApplied, digest: digest)
+            pumpSnapshot(to: requester)
         } else {
             // A snapshot of the state after the jobs already queued, taken on the worker; one cached
             // copy serves every requester of the same step.
@@ -95,6 +110,23 @@ extension PeerNode {
     /// Sends as many chunks as the requester's credit allows; the end marker after the last one.
     func pumpSnapshot(to requester: Int) {
         guard var t = outgoingSnapshots[requester] else { return }
+        while t.credit > 0 && t.next < t.count && !t.replays.isEmpty {
+            let r = t.replays[t.next]
+            try? transport.reply(envelope(kind: .catchUpReplay, step: UInt64(max(0, r.step)), body: r.body), to: t.route)
+            t.next += 1
+            t.credit -= 1
+        }
+        if !t.replays.isEmpty {
+            if t.next == t.count {
+                try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
+                                              body: CatchUpWire.encodeEnd(digest: t.digest, mode: .replay)), to: t.route)
+                outgoingSnapshots[requester] = nil
+                log(["event": "catchup", "result": "served replay", "to": peerIDs[requester], "steps": t.count])
+            } else {
+                outgoingSnapshots[requester] = t
+            }
+            return
+        }
         while t.credit > 0 && t.next < t.count {
             let lo = t.next * t.chunkSize, hi = min(t.bytes.count, lo + t.chunkSize)
             try? transport.reply(envelope(kind: .catchUpSnapshot, step: UInt64(max(0, t.step)),
@@ -124,6 +156,8 @@ extension PeerNode {
         case .catchUpReplay:
             guard step == catchUp.nextReplay, let contributions = try? CatchUpWire.decodeReplay(env.body, peerCount: peerIDs.count) else { return }
             catchUp.nextReplay += 1
+            // One more step for the one consumed (the donor keeps at most the window in flight).
+            try? transport.request(envelope(kind: .catchUpCredit, step: env.header.step, body: [1, 0, 0, 0]), from: PeerIndex(donor))
             let engine = self.engine, box = engineStep, onApplied = self.onApplied
             pendingReplays[step] = contributions
             worker.submit(WorkJob(.apply) {

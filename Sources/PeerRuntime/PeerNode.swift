@@ -209,6 +209,10 @@ public final class PeerNode {
     var snapshotWaiters: [Int: ReplyRoute] = [:]
     var snapshotJobPending = false
     var cachedSnapshot: (step: Int, bytes: [UInt8], digest: UInt64)?
+    /// Catch-up requests each requester may still make (token bucket, `CatchUpBudget`).
+    var requestBudget: [Int: CatchUpBudget] = [:]
+    /// Requests dropped by the budget (a flood from one requester), for the log.
+    var requestsDropped = 0
     /// Rate limit of per-message warnings (refused frames): one line per kind and second.
     var lastWarned: [String: Double] = [:]
     var lastRefusalCheck = -Double.infinity
@@ -556,7 +560,30 @@ final class StepBox: @unchecked Sendable {
 }
 
 /// A snapshot being sent to one requester under credit flow control.
+/// Catch-up requests a donor serves per requester: `capacity` at once, then `refillPerSecond`.
+/// A legitimate requester asks once per donor and attempt (a few per catch-up); a flood from
+/// one requester is dropped here, so a ~100-byte request cannot buy unbounded replies.
+struct CatchUpBudget {
+    static let capacity = 4.0
+    static let refillPerSecond = 2.0
+    var tokens = capacity
+    var at: Double
+
+    /// Takes one request's token at `now`; false: over budget, drop the request.
+    mutating func take(now: Double) -> Bool {
+        tokens = min(Self.capacity, tokens + max(0, now - at) * Self.refillPerSecond)
+        at = now
+        guard tokens >= 1 else { return false }
+        tokens -= 1
+        return true
+    }
+}
+
+/// One outgoing catch-up transfer (log replay or snapshot chunks), sent under the requester's
+/// credit: at most `credit` items in flight, one more per item it consumed.
 struct SnapshotTransfer {
+    /// Replayed steps to send instead of snapshot chunks (then `bytes` is empty).
+    var replays: [(step: Int, body: [UInt8])] = []
     var route: ReplyRoute
     var bytes: [UInt8]
     var chunkSize: Int

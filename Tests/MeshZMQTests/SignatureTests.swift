@@ -153,3 +153,21 @@ import Testing
         #expect(transports[2].stats.invalidFrames == 0)
     }
 }
+
+/// Issue 16 item 4: the queue from the mesh thread to the trainer is bounded.
+@Suite struct MeshQueueBoundTests {
+    @Test func messagesBeyondTheBoundAreDroppedAndCountedLinkEventsKept() throws {
+        let shared = try MeshShared(maxQueuedBytes: 10 * (MessageHeader.size + 100), maxQueuedEvents: 1000)
+        let env = Envelope.make(kind: .update, runID: 1, origin: 1, incarnation: 1, step: 0, sequence: 1,
+                                body: [UInt8](repeating: 0, count: 100))
+        shared.deliver((0..<25).map { _ in .message(env, from: 1) } + [.neighborConnected(1)], stats: TransportStats())
+        let first = shared.drain(timeout: .zero)
+        #expect(first.count == 11, "10 messages fit, and the link event")
+        #expect(first.last == .neighborConnected(1))
+        #expect(shared.stats.queueDropped == 15)
+        // Drained: room again.
+        shared.deliver((0..<3).map { _ in .message(env, from: 1) }, stats: TransportStats())
+        #expect(shared.drain(timeout: .zero).count == 3)
+        #expect(shared.stats.queueDropped == 15)
+    }
+}

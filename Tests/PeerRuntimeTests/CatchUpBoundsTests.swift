@@ -1,0 +1,66 @@
+import Foundation
+import Membership
+import Mesh
+import Testing
+@testable import PeerRuntime
+
+/// Issue 16 item 4: a flood of catch-up requests from one requester buys a bounded answer — at most
+/// `CatchUpBudget.capacity` requests at once, each answered with at most the credit window of
+/// replayed steps until the requester grants more.
+@Suite struct CatchUpBoundsTests {
+    @Test func aReplayRequestFloodIsAnsweredWithABoundedNumberOfSteps() throws {
+        let topo = try loopbackTopology(peers: 3)
+        let network = InMemoryNetwork(topology: topo, seed: 11)
+        let clock = ManualClock()
+        let opts = PeerOptions(steps: 60, membership: MembershipConfig(heartbeatInterval: 0.1, suspectAfter: 0.5, deadAfter: 1.5),
+                               deadline: .fixed(seconds: 1), startupGrace: 1, tick: 0)
+        let nodes = try (0..<2).map { p in
+            try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                         transport: network.transport(for: PeerIndex(p)), engine: HashEngine(peer: p), options: opts,
+                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
+        }
+        let attacker = network.transport(for: 2)
+        try attacker.start()
+        for n in nodes { try n.start() }
+        func turn() throws {
+            for n in nodes { _ = try n.poll(wait: 0) }
+            network.advance()
+            clock.now += 0.005
+        }
+        for _ in 0..<20_000 where nodes[0].lastApplied < 30 { try turn() }
+        #expect(nodes[0].lastApplied >= 30)
+        _ = attacker.events(timeout: .zero)
+        // 30 requests for a replay of every retained step, all at once; never any credit.
+        for i in 0..<30 {
+            try attacker.request(Envelope.make(kind: .catchUpRequest, runID: 7, origin: 2, incarnation: 1, step: 1,
+                                               sequence: UInt64(i + 1), body: [0]), from: 0)
+        }
+        var replays = 0, ends = 0
+        for _ in 0..<200 {
+            try turn()
+            for case .message(let env, _) in attacker.events(timeout: .zero) {
+                if env.header.kind == .catchUpReplay { replays += 1 }
+                if env.header.kind == .catchUpEnd { ends += 1 }
+            }
+        }
+        let window = PeerNode.snapshotWindow, budget = Int(CatchUpBudget.capacity)
+        #expect(replays > 0, "the first requests are served")
+        #expect(replays <= budget * window, "\(replays) replayed steps for 30 requests")
+        #expect(ends == 0, "no transfer finished without credit")
+        #expect(nodes[0].requestsDropped >= 30 - budget - 1)
+        // The honest run goes on and agrees.
+        for _ in 0..<20_000 where nodes.contains(where: { $0.phase != .done }) { try turn() }
+        #expect(nodes.allSatisfy { $0.lastApplied == 59 })
+        #expect(nodes[0].digest == nodes[1].digest)
+    }
+
+    @Test func theBudgetRefillsWithTime() {
+        var b = CatchUpBudget(at: 0)
+        let first = (0..<10).filter { _ in b.take(now: 0) }.count
+        #expect(first == Int(CatchUpBudget.capacity))
+        let refilled = b.take(now: 0.5), again = b.take(now: 0.5)
+        #expect(refilled && !again, "2/s: one more after half a second, not two")
+        let later = (0..<10).filter { _ in b.take(now: 100) }.count
+        #expect(later == Int(CatchUpBudget.capacity), "the bucket holds at most its capacity")
+    }
+}
