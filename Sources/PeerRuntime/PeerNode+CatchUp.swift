@@ -220,6 +220,14 @@ extension PeerNode {
         }
     }
 
+    /// A donor that served a wrong state once is not asked again in this run.
+    func distrust(_ donor: Int, _ why: String) {
+        guard distrustedDonors.insert(donor).inserted else { return }
+        let detail = "\(peerIDs[donor]) will not be asked for catch-up again in this run: \(why)"
+        log(["event": "catchup", "result": "donor distrusted", "donor": peerIDs[donor], "detail": detail])
+        onWarning?(detail)
+    }
+
     /// Progress, not silence: the donor's timeout starts again.
     func refresh(_ donor: Int) {
         if case .catchingUp(let d, _) = phase, d == donor { phase = .catchingUp(donor: d, since: clock()) }
@@ -259,6 +267,7 @@ extension PeerNode {
             log(["event": "catchup", "result": "snapshot rejected", "error": "\(e)"])
             catchUp.pendingEnd = nil
             guard case .catchingUp(let donor, _) = phase else { return }
+            distrust(donor, "its snapshot could not be restored: \(e)")
             tryNextDonor(after: donor, snapshot: true, reason: "bad snapshot", otherwise: "no donor left")
         }
     }
@@ -270,6 +279,7 @@ extension PeerNode {
              "donor": peerIDs[donor], "step": lastApplied, "digest": ParameterDigest.hex(digest)])
         if !agrees {
             if mode == .snapshot {
+                distrust(donor, "its snapshot restored to digest \(ParameterDigest.hex(digest)) at step \(lastApplied), not the \(ParameterDigest.hex(want)) at step \(lastStep) it announced")
                 tryNextDonor(after: donor, snapshot: true, reason: "snapshot ended on a different digest", otherwise: "no donor left")
             } else {
                 beginCatchUp(donor: donor, snapshot: true, reason: "replay ended on a different digest")

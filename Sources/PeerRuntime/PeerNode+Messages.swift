@@ -176,17 +176,27 @@ extension PeerNode {
     /// isolated one), ties to the lowest index; nil when nobody is ahead.
     func donorAhead(excluding: Set<Int> = []) -> Int? {
         let candidates = membership.alivePeers.compactMap { p -> (peer: Int, step: Int64)? in
-            guard !excluding.contains(p), let hb = membership.records[p]?.last, hb.state == .training else { return nil }
+            guard !excluding.contains(p), !distrustedDonors.contains(p), let hb = membership.records[p]?.last,
+                  hb.state == .training else { return nil }
             return (p, hb.lastAppliedStep)
         }
         return Self.chooseDonor(candidates, after: lastApplied)
     }
 
-    /// Pure: the candidate with the highest reported step above `after` (ties: lowest index).
+    /// Pure: the donor to catch up from. Steps are self-reported, so one peer claiming to be far
+    /// ahead must not be picked over the others (issue 16: a key holder would become everyone's
+    /// donor): the target is the step that half the candidates, rounded up, have reached (the k-th
+    /// highest reported, k = ⌈n/2⌉), and the donor the candidate at or above it with the lowest step
+    /// (ties: lowest index). nil when that step is not above `after`. With one or two candidates
+    /// this is the highest (a restarted peer must catch up from whoever is ahead); from three on, one
+    /// peer's claim alone never decides.
     public static func chooseDonor(_ candidates: [(peer: Int, step: Int64)], after: Int) -> Int? {
-        guard let best = candidates.max(by: { $0.step != $1.step ? $0.step < $1.step : $0.peer > $1.peer }),
-              best.step > Int64(after) else { return nil }
-        return best.peer
+        guard !candidates.isEmpty else { return nil }
+        let steps = candidates.map(\.step).sorted(by: >)
+        let majorityStep = steps[(steps.count - 1) / 2]
+        guard majorityStep > Int64(after) else { return nil }
+        return candidates.filter { $0.step >= majorityStep }
+            .min { $0.step != $1.step ? $0.step < $1.step : $0.peer < $1.peer }?.peer
     }
 
     // MARK: directives and results

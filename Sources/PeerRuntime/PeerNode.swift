@@ -197,6 +197,9 @@ public final class PeerNode {
     /// When this peer last found itself cut off from everyone (nil: it hears someone).
     var isolatedSince: Double?
     var triedDonors: Set<Int> = []
+    /// Donors whose transfer ended on another digest than they announced, or would not restore:
+    /// never asked again in this run (a silent donor is only skipped for the current attempt).
+    var distrustedDonors: Set<Int> = []
     var workError: PeerError?
     /// What a pending apply job is applying (for its log line and the replay log).
     var pendingApplies: [Int: (Commit, [Contribution])] = [:]

@@ -64,3 +64,52 @@ import Testing
         #expect(later == Int(CatchUpBudget.capacity), "the bucket holds at most its capacity")
     }
 }
+
+/// A donor whose snapshot is not the state it announces (issue 16 item 3).
+final class LyingSnapshotEngine: StepEngine {
+    let inner: HashEngine
+    init(peer: Int) { inner = HashEngine(peer: peer) }
+    func contribute(step: Int) throws -> (body: [UInt8], loss: Float) { try inner.contribute(step: step) }
+    func validate(body: [UInt8]) throws { try inner.validate(body: body) }
+    func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws { try inner.apply(step: step, contributions: contributions) }
+    func digest() -> UInt64 { inner.digest() }
+    /// Another state than `digest()` says: what an attacker's weights would be.
+    func snapshot() -> [UInt8] { withUnsafeBytes(of: (inner.state ^ 0xBAD).littleEndian) { Array($0) } }
+    func restore(snapshot: [UInt8]) throws { try inner.restore(snapshot: snapshot) }
+    var referenceBytesPerContribution: Int { 16 }
+    var denseBytesPerContribution: Int { 16 }
+}
+
+@Suite struct LyingDonorTests {
+    @Test func aDonorServingAnotherStateIsRefusedDistrustedAndReplaced() throws {
+        let topo = try loopbackTopology(peers: 3)
+        let network = InMemoryNetwork(topology: topo, seed: 21)
+        let clock = ManualClock()
+        // No replay log: a late peer must take a snapshot.
+        let opts = PeerOptions(steps: 60, membership: MembershipConfig(heartbeatInterval: 0.1, suspectAfter: 0.5, deadAfter: 1.5),
+                               deadline: .fixed(seconds: 1), startupGrace: 1, tick: 0, replaySteps: 0)
+        let engines: [any StepEngine] = [LyingSnapshotEngine(peer: 0), HashEngine(peer: 1), HashEngine(peer: 2)]
+        let nodes = try (0..<3).map { p in
+            try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                         transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: opts,
+                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
+        }
+        try nodes[0].start(); try nodes[1].start()
+        func turn(_ active: [PeerNode]) throws {
+            for n in active { _ = try n.poll(wait: 0) }
+            network.advance()
+            clock.now += 0.005
+        }
+        for _ in 0..<20_000 where nodes[1].lastApplied < 20 { try turn(Array(nodes[0...1])) }
+        #expect(nodes[1].lastApplied >= 20)
+        // p2 joins late and is sent to the liar first.
+        try nodes[2].start()
+        nodes[2].beginCatchUp(donor: 0, snapshot: true, reason: "test: ask the liar")
+        for _ in 0..<40_000 where nodes.contains(where: { $0.phase != .done }) { try turn(nodes) }
+        #expect(nodes[2].distrustedDonors == [0])
+        #expect(nodes.allSatisfy { $0.phase == .done })
+        #expect(nodes.allSatisfy { $0.lastApplied == 59 })
+        #expect(Set(nodes.map(\.digest)).count == 1, "\(nodes.map(\.digest))")
+        #expect(nodes[2].snapshotsLoaded >= 2, "the liar's, refused, then an honest one")
+    }
+}

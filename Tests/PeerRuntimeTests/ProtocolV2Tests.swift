@@ -37,6 +37,13 @@ import Testing
         #expect(PeerNode.chooseDonor([], after: 3) == nil)
         #expect(PeerNode.chooseDonor([(1, 3), (2, 2)], after: 3) == nil)
         #expect(PeerNode.chooseDonor([(1, 9), (2, 12), (3, 12)], after: 3) == 2)
+        // Self-reported steps: one peer claiming to be far ahead is not everyone's donor.
+        #expect(PeerNode.chooseDonor([(1, 100), (2, 1 << 40), (3, 100)], after: 3) == 1)
+        #expect(PeerNode.chooseDonor([(4, 1 << 40), (1, 100), (2, 101), (3, 102)], after: 3) == 3, "not the one claiming 2^40")
+        #expect(PeerNode.chooseDonor([(1, 100), (2, 101), (3, 102)], after: 3) == 2, "the majority's step, not the highest")
+        #expect(PeerNode.chooseDonor([(1, 100), (2, 1 << 40), (3, 1 << 40)], after: 3) == 2, "a majority far ahead is followed")
+        #expect(PeerNode.chooseDonor([(2, 50)], after: 3) == 2, "one live peer ahead: catch up from it")
+        #expect(PeerNode.chooseDonor([(1, 3), (2, 1 << 40)], after: 3) == 2, "two candidates: whoever is ahead (liveness)")
     }
 
     @Test func finalVoteTable() {
