@@ -35,6 +35,8 @@ struct PeerCommand: ParsableCommand {
     @Option(help: "Validation batches measured at the end (0: none).") var evalBatches = 20
     // Measurements only (issue 12): play a hostile-but-authorised peer, gradients × X before DeMo.
     @Option(help: .hidden) var poisonScale: Float?
+    /// Measurements only: publish forged messages in every other peer's name (`ImpersonatingTransport`).
+    @Flag(help: .hidden) var impersonate = false
     @Flag(help: "Train alone when no other peer is heard by the end of the startup grace (otherwise the peer waits, and gives up after startup.give_up_after).") var alone = false
 
     func run() throws {
@@ -74,6 +76,8 @@ struct PeerCommand: ParsableCommand {
                                                         sync: Endpoint(host: host, port: mine.sync.port).description)
         }
         let transport = try ZMQTransport(topology: topo, me: me, curve: curve, options: meshOptions)
+        let peerTransport: any Transport = impersonate ? ImpersonatingTransport(transport, peerCount: topo.peers.count) : transport
+        if impersonate { logger.warning("peer \(id): IMPERSONATING every other peer for a measurement (forged heartbeats, BYE, UPDATEs)") }
         let dir = URL(fileURLWithPath: runDir ?? (topo.checkpoint.dir as NSString).appendingPathComponent(id))
         // Restore: the newest checkpoint that verifies (corrupt ones are reported and skipped).
         let store = CheckpointStore(directory: dir.appendingPathComponent("checkpoints"), keep: topo.checkpoint.keep)
@@ -100,7 +104,7 @@ struct PeerCommand: ParsableCommand {
         var peerOptions = PeerSetup.options(topo)
         peerOptions.alone = alone
         let node = try PeerNode(me: Int(me), runID: topo.runID, peerIDs: topo.peers.map(\.id), incarnation: incarnation,
-                                transport: transport, engine: engine, options: peerOptions, runDirectory: dir,
+                                transport: peerTransport, engine: engine, options: peerOptions, runDirectory: dir,
                                 clock: { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 })
         func save(_ step: Int, _ why: String) {
             do {

@@ -26,6 +26,9 @@ enum PeerProcess {
         if watchParent { args.append("--watch-parent") }
         if let steps { args += ["--steps", String(steps)] }
         if let scale = poisonScale(for: id) { args.append("--poison-scale=\(scale)") }   // "=": a negative value is not an option
+        if let who = ProcessInfo.processInfo.environment["MURMUR_IMPERSONATE"], who.split(separator: ",").contains(Substring(id)) {
+            args.append("--impersonate")
+        }
         let p = Process()
         if let ns = spec?.netns {
             guard let ip = which("ip") else {

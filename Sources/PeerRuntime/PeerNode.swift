@@ -513,15 +513,16 @@ public final class PeerNode {
         heartbeats.write(f)
     }
 
-    /// Broadcasts the transport refused because their origin's signature was wrong (a key holder
-    /// speaking for another peer): one warning per second at most, with the running count.
+    /// Messages the transport refused because they did not come from the origin they claim (a
+    /// broadcast without its origin's signature, a catch-up request from another peer's key): one
+    /// warning per second at most, with the running count.
     func noteRefusedOrigins(now: Double) {
         guard now - lastRefusalCheck >= 1 else { return }
         lastRefusalCheck = now
         let s = transport.stats
         guard s.unauthenticated > refusedOriginsLogged else { return }
         refusedOriginsLogged = s.unauthenticated
-        let detail = "refused \(s.unauthenticated) broadcast(s) whose signature is not their origin's (last: \(s.lastUnauthenticated ?? "?")); a key holder is speaking for another peer, or a relay altered a message"
+        let detail = "refused \(s.unauthenticated) message(s) not signed or sent by the peer they claim to come from (last: \(s.lastUnauthenticated ?? "?")); a key holder is speaking for another peer, or a relay altered a message"
         log(["event": "forged-origin", "count": s.unauthenticated, "detail": detail])
         onWarning?(detail)
     }
