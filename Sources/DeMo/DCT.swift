@@ -23,6 +23,17 @@ public struct DCTBasis: Sendable {
         }
         c = m
     }
+
+    /// The identity of size `n` in place of the DCT (`transform: none`): the "coefficients" are
+    /// then the chunk's own entries, and every transform and inverse is an exact copy (products
+    /// with 0 and 1 only).
+    public init(identity n: Int) {
+        precondition(n >= 1, "basis size must be >= 1")
+        self.n = n
+        var m = [Float](repeating: 0, count: n * n)
+        for k in 0..<n { m[k * n + k] = 1 }
+        c = m
+    }
 }
 
 /// The per-chunk 2-D DCT of one tensor (see `DeMoTensorPlan` for the 2-D view and chunking).

@@ -10,6 +10,8 @@ import Tensors
 ///                     values: f32 (4k B) | bf16 (2k B, round-to-nearest-even)
 ///                           | int8 (f32 scale + k B) | sign (f32 scale + ⌈k/8⌉ B, bit set = negative,
 ///                             zero-padded)
+///                           | 2bit (f32 scale + ⌈k/4⌉ B, 2-bit codes LSB-first, zero-padded; codes
+///                             0…3 = {-1.5, -0.5, +0.5, +1.5}·scale, all 2 under a zero scale)
 /// ```
 /// The per-tensor counts repeat the plan so a payload from a differently configured peer is
 /// recognised as such. `decode` checks every field, length, index (range, strictly ascending per
@@ -52,6 +54,16 @@ public enum DeMoCodec {
                         for v in vals {
                             if v.sign == .minus { byte |= 1 << UInt8(nbits) }
                             nbits += 1
+                            if nbits == 8 { w.u8(byte); byte = 0; nbits = 0 }
+                        }
+                        if nbits > 0 { w.u8(byte) }
+                    case .twoBit:
+                        let s = tpay.scales[c]
+                        w.f32(s)
+                        var byte: UInt8 = 0, nbits = 0
+                        for v in vals {
+                            byte |= TwoBitQuant.code(v, scale: s) << UInt8(nbits)
+                            nbits += 2
                             if nbits == 8 { w.u8(byte); byte = 0; nbits = 0 }
                         }
                         if nbits > 0 { w.u8(byte) }
@@ -145,6 +157,20 @@ public enum DeMoCodec {
                         val[base + i] = (byte >> UInt8(i % 8)) & 1 == 1 ? -s : s
                     }
                     if k % 8 != 0 && byte >> UInt8(k % 8) != 0 { throw .nonZeroPadding(offset: r.offset - 1) }
+                case .twoBit:
+                    let s = try scale(&r, tp.name, c)
+                    // The encoder writes only zero or normal scales (a subnormal one would make
+                    // 0.5·s round to a value that re-encodes differently).
+                    guard s == 0 || s.isNormal else { throw .invalidPayload(.badScale(tensor: tp.name, chunk: c)) }
+                    scales.append(s)
+                    var byte: UInt8 = 0
+                    for i in 0..<k {
+                        if i % 4 == 0 { byte = try r.u8("2-bit codes of \(tp.name)") }
+                        let q = (byte >> UInt8(2 * (i % 4))) & 3
+                        if s == 0 && q != 2 { throw .nonCanonical(offset: r.offset - 1, reason: "2-bit code \(q) under a zero chunk scale (the encoder writes 2)") }
+                        val[base + i] = TwoBitQuant.value(q, scale: s)
+                    }
+                    if k % 4 != 0 && byte >> UInt8(2 * (k % 4)) != 0 { throw .nonZeroPadding(offset: r.offset - 1) }
                 }
                 for i in base..<(base + k) where !val[i].isFinite {
                     throw .invalidPayload(.nonFiniteValue(tensor: tp.name, chunk: c))

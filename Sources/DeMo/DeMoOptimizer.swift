@@ -15,18 +15,22 @@ public struct DeMoConfig: Sendable, Hashable, Codable {
     public var valueFormat: DeMoValueFormat
     /// How `apply` combines the contributors' coefficients (`mean` is the reference's rule).
     public var aggregate: DeMoAggregate
+    /// The per-chunk transform: the DCT (the paper) or none (top-k of the raw entries).
+    public var transform: DeMoTransform
 
     public init(decay: Double = 0.999, topk: Int = 32, chunk: Int = 64, weightDecay: Double = 0,
-                valueFormat: DeMoValueFormat = .bf16, aggregate: DeMoAggregate = .clipped) {
+                valueFormat: DeMoValueFormat = .bf16, aggregate: DeMoAggregate = .clipped,
+                transform: DeMoTransform = .dct) {
         self.decay = decay
         self.topk = topk
         self.chunk = chunk
         self.weightDecay = weightDecay
         self.valueFormat = valueFormat
         self.aggregate = aggregate
+        self.transform = transform
     }
 
-    private enum CodingKeys: String, CodingKey { case decay, topk, chunk, weightDecay, valueFormat, aggregate }
+    private enum CodingKeys: String, CodingKey { case decay, topk, chunk, weightDecay, valueFormat, aggregate, transform }
 
     /// Decodes a config; one written before `aggregate` existed gets the default (`clipped`).
     public init(from decoder: any Decoder) throws {
@@ -37,7 +41,17 @@ public struct DeMoConfig: Sendable, Hashable, Codable {
         weightDecay = try c.decode(Double.self, forKey: .weightDecay)
         valueFormat = try c.decode(DeMoValueFormat.self, forKey: .valueFormat)
         aggregate = try c.decodeIfPresent(DeMoAggregate.self, forKey: .aggregate) ?? .clipped
+        transform = try c.decodeIfPresent(DeMoTransform.self, forKey: .transform) ?? .dct
     }
+}
+
+/// The per-chunk transform DeMo compresses in.
+public enum DeMoTransform: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The 2-D DCT-II of each chunk (the paper; energy compacts into few coefficients).
+    case dct
+    /// None: the chunk's own entries are the coefficients (SparseLoCo/Templar's choice). Same
+    /// code path with identity bases, so payloads, codec and plan are unchanged.
+    case none
 }
 
 /// How `DeMoOptimizer.apply` combines the contributions of one step (DESIGN §DeMo, "Robust
@@ -93,7 +107,7 @@ public struct DeMoOptimizer: Sendable {
         self.config = config
         plan = DeMoPlan(layout: layout, chunk: config.chunk, topk: config.topk)
         var bases: [Int: DCTBasis] = [:]
-        for n in plan.chunkSizes { bases[n] = DCTBasis(n: n) }
+        for n in plan.chunkSizes { bases[n] = config.transform == .dct ? DCTBasis(n: n) : DCTBasis(identity: n) }
         transforms = plan.tensors.map { ChunkTransform(plan: $0, bases: bases) }
         residual = [Float](repeating: 0, count: layout.totalCount)
     }

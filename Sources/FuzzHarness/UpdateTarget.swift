@@ -69,6 +69,9 @@ extension FuzzHarness {
                     try require(abs(v) <= 127 * s, t, "int8 value \(v) exceeds 127 × scale \(s) in \(tp.name) chunk \(c)")
                 case .sign:
                     try require(abs(v) == tensor.scales[c], t, "sign value \(v) is not ± scale \(tensor.scales[c])")
+                case .twoBit:
+                    let s = tensor.scales[c]
+                    try require(abs(v) == 0.5 * s || abs(v) == 1.5 * s, t, "2bit value \(v) is not ±0.5 or ±1.5 × scale \(s)")
                 }
             }
         }

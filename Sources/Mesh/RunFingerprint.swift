@@ -142,6 +142,16 @@ extension Topology {
             .init("heartbeat.dead_after", d(heartbeat.deadAfter), inRunID: false),
             .init("security.curve", "\(security.curve)", inRunID: false),
         ]
+        // Only when set, so the fingerprints of earlier topologies stay as they were.
+        if optimizer.transform != .dct { f.append(.init("optimizer.transform", optimizer.transform.rawValue, inRunID: true)) }
+        if let ls = optimizer.localSteps {
+            f += [.init("optimizer.local_steps", "\(ls.steps)", inRunID: true),
+                  .init("optimizer.inner", ls.inner.rawValue, inRunID: true),
+                  .init("optimizer.inner_lr", "\(ls.innerLR)", inRunID: true),
+                  .init("optimizer.outer_lr", "\(ls.outerLR)", inRunID: true),
+                  .init("optimizer.outer_momentum", "\(ls.outerMomentum)", inRunID: true),
+                  .init("optimizer.outer_nesterov", "\(ls.outerNesterov)", inRunID: true)]
+        }
         return RunFingerprint(peerID: id, runID: runID, fields: f)
     }
 }

@@ -73,6 +73,12 @@ extension Topology {
         // The aggregation rule changes what every peer applies (absent when it is the default,
         // so earlier run ids stay as they were).
         if optimizer.aggregate != .clipped { hash.add("aggregate=\(optimizer.aggregate.rawValue);") }
+        // Transform and local steps likewise (absent at their defaults: dct, H = 1).
+        if optimizer.transform != .dct { hash.add("transform=\(optimizer.transform.rawValue);") }
+        if let ls = optimizer.localSteps {
+            hash.add("local=\(ls.steps),\(ls.inner.rawValue),\(ls.innerLR.bitPattern),\(ls.outerLR.bitPattern),")
+            hash.add("\(ls.outerMomentum.bitPattern),\(ls.outerNesterov);")
+        }
         return hash.value
     }
 }

@@ -75,6 +75,34 @@ public enum OptimizerKind: String, Sendable, Equatable, CaseIterable {
 /// How DeMo encodes the values of the transmitted coefficients (DESIGN §5).
 public enum ValueFormat: String, Sendable, Equatable, CaseIterable {
     case f32, bf16, int8, sign
+    case twoBit = "2bit"
+}
+
+/// Whether DeMo compresses in the DCT domain of each chunk (`dct`, the paper) or the raw values
+/// (`none`, SparseLoCo/Templar style: top-k of the chunk's own entries).
+public enum TransformKind: String, Sendable, Equatable, CaseIterable {
+    case dct, none
+}
+
+/// The local optimizer of a local-steps run's inner phase.
+public enum InnerOptimizerKind: String, Sendable, Equatable, CaseIterable {
+    case adamw
+}
+
+/// Local steps over compressed sync (`optimizer: { kind: demo, local_steps: H, … }`, DESIGN §5):
+/// H inner AdamW steps per peer, then the compressed pseudo-gradient is the round's contribution.
+public struct LocalStepsSpec: Sendable, Equatable {
+    /// Inner steps per outer step (round), H >= 2.
+    public var steps: Int
+    public var inner: InnerOptimizerKind = .adamw
+    /// Peak learning rate of the inner AdamW (warm-up and cosine over all inner steps).
+    public var innerLR: Double
+    /// Outer learning rate: the shared parameters move by `outer_lr ×` the mean pseudo-gradient.
+    public var outerLR: Double = 1
+    /// Outer momentum μ in [0, 1) (0: none).
+    public var outerMomentum: Double = 0
+    /// Nesterov (true) or plain heavy-ball (false) outer momentum; unused when μ = 0.
+    public var outerNesterov: Bool = true
 }
 
 public struct OptimizerSpec: Sendable, Equatable {
@@ -94,6 +122,10 @@ public struct OptimizerSpec: Sendable, Equatable {
     public var warmup: Int?
     /// How DeMo combines the peers' coefficients (`optimizer: { aggregate: … }`).
     public var aggregate: AggregateRule = .clipped
+    /// DeMo's chunk transform (`transform: dct | none`).
+    public var transform: TransformKind = .dct
+    /// Local steps (nil: H = 1, today's DeMo, one DeMo step per round).
+    public var localSteps: LocalStepsSpec?
 }
 
 /// DeMo's aggregation rule (DESIGN, "Robust aggregation"): `clipped` (default) scales each

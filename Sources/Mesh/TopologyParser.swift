@@ -10,7 +10,9 @@ public enum TopologyParser {
                            "heartbeat", "checkpoint", "security", "validation", "startup", "peers"]
     static let modelKeys = ["preset", "n_layer", "n_head", "n_embd", "block_size"]
     static let dataKeys = ["corpus", "batch_size", "file"]
-    static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup", "aggregate"]
+    static let optimizerKeys = ["kind", "lr", "topk", "chunk", "decay", "values", "weight_decay", "warmup", "aggregate",
+                                "transform", "local_steps", "inner", "inner_lr", "outer_lr", "outer_momentum",
+                                "outer_nesterov"]
     static let roundKeys = ["deadline", "max_deadline", "overlap"]
     static let heartbeatKeys = ["interval", "suspect_after", "dead_after", "adaptive"]
     static let checkpointKeys = ["every", "keep", "dir"]
@@ -51,9 +53,13 @@ public enum TopologyParser {
         let data = DataSpec(corpus: try dataFields.string("corpus"),
                             batchSize: try dataFields.int("batch_size", in: 1...65_536),
                             file: try dataFields.optionalString("file"))
-        let optimizer = try parseOptimizer(top.mapping("optimizer", allowed: optimizerKeys))
+        let optimizerFields = try top.mapping("optimizer", allowed: optimizerKeys)
+        let optimizer = try parseOptimizer(optimizerFields)
         let steps = try top.int("steps", in: 1...1_000_000_000)
         let round = try parseRound(top.optionalMapping("round", allowed: roundKeys))
+        if optimizer.localSteps != nil, round.overlap > 0 {
+            throw optimizerFields.error("local_steps", .inconsistent("local steps do not combine with round.overlap (\(round.overlap)): an inner phase already hides the network; set overlap: 0"))
+        }
         let heartbeat = try parseHeartbeat(top.optionalMapping("heartbeat", allowed: heartbeatKeys))
         let checkpoint = try parseCheckpoint(top.optionalMapping("checkpoint", allowed: checkpointKeys), run: run)
         let security = try parseSecurity(top.optionalMapping("security", allowed: securityKeys))
@@ -92,22 +98,65 @@ public enum TopologyParser {
         return .explicit(nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, blockSize: blockSize)
     }
 
+    static let localStepsOnlyKeys = ["inner", "inner_lr", "outer_lr", "outer_momentum", "outer_nesterov"]
+
     static func parseOptimizer(_ o: YAMLFields) throws(TopologyError) -> OptimizerSpec {
-        let spec = OptimizerSpec(
-            kind: try o.choice("kind", OptimizerKind.self),
-            lr: try o.double("lr", in: 0...10),
+        let kind = try o.choice("kind", OptimizerKind.self)
+        let localSteps = try parseLocalSteps(o, kind: kind)
+        let lr: Double
+        if let ls = localSteps, !o.has("lr") { lr = ls.innerLR } else { lr = try o.double("lr", in: 0...10) }
+        var spec = OptimizerSpec(
+            kind: kind,
+            lr: lr,
             topk: try o.optionalInt("topk", in: 1...1_048_576) ?? 32,
             chunk: try o.optionalInt("chunk", in: 1...65_536) ?? 64,
-            decay: o.has("decay") ? try o.double("decay", in: 0...1) : 0.999,
+            decay: o.has("decay") ? try o.double("decay", in: 0...1) : (localSteps != nil ? 0.95 : 0.999),
             values: o.has("values") ? try o.choice("values", ValueFormat.self) : .bf16,
             weightDecay: o.has("weight_decay") ? try o.double("weight_decay", in: 0...1) : 0,
             warmup: try o.optionalInt("warmup", in: 0...1_000_000_000),
             aggregate: o.has("aggregate") ? try o.choice("aggregate", AggregateRule.self) : .clipped)
+        spec.localSteps = localSteps
+        if o.has("transform") {
+            guard kind == .demo else { throw o.error("transform", .inconsistent("'transform' is a DeMo setting; remove it or use kind: demo")) }
+            spec.transform = try o.choice("transform", TransformKind.self)
+        }
         guard spec.lr > 0 else { throw o.error("lr", .badNumber("\(spec.lr)", expected: "a number above 0")) }
         guard spec.topk <= spec.chunk * spec.chunk else {
             throw o.error("topk", .inconsistent("topk (\(spec.topk)) exceeds the coefficients in a chunk (chunk² = \(spec.chunk * spec.chunk))"))
         }
         return spec
+    }
+
+    /// `local_steps: H` and its inner/outer settings; nil for H = 1 (today's DeMo). The inner and
+    /// outer keys are refused without `local_steps` >= 2, so a typo cannot silently do nothing.
+    static func parseLocalSteps(_ o: YAMLFields, kind: OptimizerKind) throws(TopologyError) -> LocalStepsSpec? {
+        let h = try o.optionalInt("local_steps", in: 1...100_000) ?? 1
+        if h > 1 && kind != .demo {
+            throw o.error("local_steps", .inconsistent("local steps compress the pseudo-gradient with DeMo's codec: use kind: demo (kind: adamw is the dense baseline)"))
+        }
+        guard h > 1 else {
+            if let extra = localStepsOnlyKeys.first(where: o.has) {
+                throw o.error(extra, .inconsistent("'\(extra)' only applies with local_steps of 2 or more (local_steps is \(h)): add local_steps: H or remove '\(extra)'"))
+            }
+            return nil
+        }
+        guard o.has("inner_lr") || o.has("lr") else {
+            throw o.error("inner_lr", .inconsistent("local steps need the inner AdamW's learning rate: add inner_lr (e.g. 1e-3)"))
+        }
+        let innerLR = o.has("inner_lr") ? try o.double("inner_lr", in: 0...10) : try o.double("lr", in: 0...10)
+        guard innerLR > 0 else { throw o.error("inner_lr", .badNumber("\(innerLR)", expected: "a number above 0")) }
+        var ls = LocalStepsSpec(steps: h, innerLR: innerLR)
+        if o.has("inner") { ls.inner = try o.choice("inner", InnerOptimizerKind.self) }
+        if o.has("outer_lr") {
+            ls.outerLR = try o.double("outer_lr", in: 0...10)
+            guard ls.outerLR > 0 else { throw o.error("outer_lr", .badNumber("\(ls.outerLR)", expected: "a number above 0 (1 applies the mean pseudo-gradient as is)")) }
+        }
+        if o.has("outer_momentum") {
+            ls.outerMomentum = try o.double("outer_momentum", in: 0...1)
+            guard ls.outerMomentum < 1 else { throw o.error("outer_momentum", .badNumber("1", expected: "a number in [0, 1), e.g. 0.9 (0: no outer momentum)")) }
+        }
+        if o.has("outer_nesterov") { ls.outerNesterov = try o.bool("outer_nesterov") }
+        return ls
     }
 
     static func parseRound(_ r: YAMLFields?) throws(TopologyError) -> RoundSpec {

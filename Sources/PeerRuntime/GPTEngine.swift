@@ -26,6 +26,48 @@ public enum EngineOptimizer {
     case demo(DeMoConfig)
     /// Data-parallel AdamW baseline: dense fp32 gradients, averaged by every peer.
     case adamw(beta1: Float, beta2: Float, eps: Float, weightDecay: Float)
+    /// Local steps over compressed sync: H inner AdamW steps, then DeMo's codec on the
+    /// pseudo-gradient (DeMo's `decay` is the error-feedback decay), then `OuterStep`.
+    case localSteps(LocalStepsConfig)
+}
+
+/// The settings of `EngineOptimizer.localSteps`. The engine's `schedule` is the inner AdamW's,
+/// indexed by inner step `s·H + h` (outer step s).
+public struct LocalStepsConfig: Sendable {
+    /// Inner steps per outer step (>= 1).
+    public var steps: Int
+    /// Compression of the pseudo-gradient (weight decay belongs to the inner AdamW: keep 0 here).
+    public var demo: DeMoConfig
+    public var inner: AdamW.Config
+    public var outer: OuterStepConfig
+
+    public init(steps: Int, demo: DeMoConfig, inner: AdamW.Config, outer: OuterStepConfig) {
+        self.steps = steps
+        self.demo = demo
+        self.inner = inner
+        self.outer = outer
+    }
+}
+
+/// The inner phase's and outer step's state of a local-steps engine.
+final class LocalStepsState {
+    let steps: Int
+    /// The inner AdamW (per peer: in the checkpoint, not in catch-up snapshots).
+    let inner: AdamW
+    /// Replicated: the same on every peer (in snapshots and checkpoints).
+    var outer: OuterStep
+    /// Start parameters of the running inner phase, and the pseudo-gradient (scratch).
+    var start: [Float]
+    var delta: [Float]
+
+    init(count: Int, config: LocalStepsConfig) throws {
+        guard config.steps >= 1 else { throw DeMoError.badHyperparameter("local steps \(config.steps) must be >= 1") }
+        steps = config.steps
+        inner = AdamW(count: count, config: config.inner)
+        outer = try OuterStep(count: count, config: config.outer)
+        start = [Float](repeating: 0, count: count)
+        delta = [Float](repeating: 0, count: count)
+    }
 }
 
 /// TinyGPT + DeMo (or AdamW) as a `StepEngine`: the real work of a peer.
@@ -37,8 +79,10 @@ public final class GPTEngine: StepEngine {
     public let peer: Int
     public let schedule: LRSchedule
     public let clipNorm: Float?
-    public private(set) var demo: DeMoOptimizer?
+    public internal(set) var demo: DeMoOptimizer?
     public private(set) var adam: AdamW?
+    /// Local steps (nil: one DeMo or AdamW step per round).
+    let local: LocalStepsState?
     private var batch: TokenBatch
     /// Global gradient norm of the last step, before clipping.
     public private(set) var lastGradNorm: Float = 0
@@ -70,11 +114,16 @@ public final class GPTEngine: StepEngine {
         batch = TokenBatch(batchSize: sampler.batchSize, seqLen: sampler.seqLen)
         denseCount = model.layout.totalCount
         averaged = [Float](repeating: 0, count: denseCount)
+        var local: LocalStepsState?
         switch optimizer {
         case .demo(let c): demo = try DeMoOptimizer(layout: model.layout, config: c)
         case .adamw(let b1, let b2, let eps, let wd):
             adam = AdamW(count: denseCount, config: AdamW.Config(beta1: b1, beta2: b2, eps: eps, weightDecay: wd))
+        case .localSteps(let c):
+            demo = try DeMoOptimizer(layout: model.layout, config: c.demo)
+            local = try LocalStepsState(count: denseCount, config: c)
         }
+        self.local = local
         validationPlan = demo?.plan
         if let demo {
             referenceBytes = DeMoCodec.accounting(plan: demo.plan, format: demo.config.valueFormat).referenceBytes
@@ -87,8 +136,16 @@ public final class GPTEngine: StepEngine {
 
     public var denseBytesPerContribution: Int { 4 * denseCount }
 
+    /// Tokens this peer trains on per contribution: one batch, or H with local steps.
+    public var tokensPerContribution: Int { (local?.steps ?? 1) * sampler.batchSize * sampler.seqLen }
+
     /// Forward and backward on this peer's batch of `step` (gradients clipped), without the optimizer.
     public func computeGradients(step: Int) throws -> Float {
+        try computeGradients(dataStep: step)
+    }
+
+    /// `computeGradients` on the batch of data step `dataStep` (the inner step with local steps).
+    func computeGradients(dataStep step: Int) throws -> Float {
         sampler.trainBatch(peer: peer, step: step, into: &batch)
         let loss = batch.inputs.withUnsafeBufferPointer { inp in
             batch.targets.withUnsafeBufferPointer { tgt in
@@ -102,9 +159,10 @@ public final class GPTEngine: StepEngine {
     }
 
     /// Train loss of the newest contribution (nats/byte; NaN before the first).
-    public private(set) var lastLoss: Float = .nan
+    public internal(set) var lastLoss: Float = .nan
 
     public func contribute(step: Int) throws -> (body: [UInt8], loss: Float) {
+        if let local { return try contributeLocal(step: step, local) }
         let loss = try computeGradientsPredicted(step: step)
         lastLoss = loss
         if let s = gradientScale, s != 1 {
@@ -166,6 +224,7 @@ public final class GPTEngine: StepEngine {
     }
 
     public func apply(step: Int, contributions: [(peer: Int, body: [UInt8])]) throws {
+        if let local { return try applyLocal(step: step, contributions: contributions, local) }
         let lr = schedule.rate(at: step)
         ownAhead = ownAhead.filter { $0.key > step }
         let sorted = contributions.sorted { $0.peer < $1.peer }
@@ -197,6 +256,7 @@ public final class GPTEngine: StepEngine {
     public func snapshot() -> [UInt8] {
         var floats = Array(model.parameters)
         if let adam { floats += adam.m; floats += adam.v }
+        if let local { floats += local.outer.momentum }
         var out = [UInt8](repeating: 0, count: 8 + 4 * floats.count)
         out.withUnsafeMutableBytes { raw in
             raw.storeBytes(of: UInt64(adam?.t ?? 0).littleEndian, toByteOffset: 0, as: UInt64.self)
@@ -207,7 +267,7 @@ public final class GPTEngine: StepEngine {
 
     public func restore(snapshot bytes: [UInt8]) throws {
         ownAhead = [:]
-        let n = denseCount * (adam == nil ? 1 : 3)
+        let n = denseCount * (adam == nil ? 1 : 3) + (local?.outer.momentum.count ?? 0)
         guard bytes.count == 8 + 4 * n else { throw EngineError.badDenseBody(bytes: bytes.count, expected: 8 + 4 * n) }
         var floats = [Float](repeating: 0, count: n)
         let t = bytes.withUnsafeBytes { raw -> UInt64 in
@@ -215,6 +275,7 @@ public final class GPTEngine: StepEngine {
             return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         }
         guard floats.allSatisfy(\.isFinite) else { throw EngineError.nonFiniteDense }
+        if let local { try local.outer.setMomentum(Array(floats[denseCount...])) }
         for i in 0..<denseCount { model.parameters[i] = floats[i] }
         if let adam {
             adam.m = Array(floats[denseCount..<(2 * denseCount)])
@@ -271,6 +332,14 @@ extension GPTEngine {
         c.extra["corpus_sha256"] = sampler.corpusDigest
         c.residual = demo?.residual
         if let adam { c.adamM = adam.m; c.adamV = adam.v; c.adamT = adam.t }
+        if let local {
+            // The inner phase's own state (inner AdamW; the residual above is the error-feedback
+            // buffer) and the replicated outer momentum.
+            c.adamM = local.inner.m; c.adamV = local.inner.v; c.adamT = local.inner.t
+            c.outerMomentum = local.outer.momentum.isEmpty ? nil : local.outer.momentum
+            c.extra["data_cursor"] = String(step * local.steps)
+            c.extra["local_steps"] = String(local.steps)
+        }
         return c
     }
 
@@ -288,6 +357,18 @@ extension GPTEngine {
             adam.m = m
             adam.v = v
             adam.t = c.adamT
+        }
+        if let local {
+            guard let m = c.adamM, let v = c.adamV, m.count == denseCount, v.count == denseCount else {
+                throw EngineError.checkpointMismatch("no inner AdamW moments in a local-steps run's checkpoint")
+            }
+            guard c.extra["local_steps"] == String(local.steps) else {
+                throw EngineError.checkpointMismatch("written with local_steps \(c.extra["local_steps"] ?? "1"), the run has \(local.steps)")
+            }
+            try local.outer.setMomentum(c.outerMomentum ?? [])
+            local.inner.m = m
+            local.inner.v = v
+            local.inner.t = c.adamT
         }
         for i in 0..<denseCount { model.parameters[i] = c.parameters[i] }
         ownAhead = [:]

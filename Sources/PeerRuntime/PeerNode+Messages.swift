@@ -302,7 +302,13 @@ extension PeerNode {
             "late_dropped": core.staleDropped, "invalid_bodies": invalidBodies, "time_ms": ms, "peer": peerIDs[me],
             "phase": phaseName,
         ]
-        rounds.write(line.merging(contributionScoreFields(step: commit.step)) { kept, _ in kept })
+        var perToken: [String: Any] = [:]
+        if engine.tokensPerContribution > 0 {   // bytes per token trained since the last sync
+            let out = line["bytes_out"] as? Int ?? 0
+            perToken = ["tokens": engine.tokensPerContribution,
+                        "bytes_out_per_token": Double(out) / Double(engine.tokensPerContribution)]
+        }
+        rounds.write(line.merging(contributionScoreFields(step: commit.step)) { kept, _ in kept }.merging(perToken) { kept, _ in kept })
     }
 
     /// The backstop: compares the digests the contributors had at their base step with ours at

@@ -29,16 +29,31 @@ public enum PeerSetup {
         switch o.kind {
         case .demo:
             let f = DeMoValueFormat(name: o.values.rawValue) ?? .bf16
+            let transform: DeMoTransform = o.transform == .none ? .none : .dct
+            if let ls = o.localSteps {
+                // Weight decay belongs to the inner AdamW; the outer step applies the mean as is.
+                let demo = DeMoConfig(decay: o.decay, topk: o.topk, chunk: o.chunk, weightDecay: 0, valueFormat: f,
+                                      aggregate: o.aggregate == .mean ? .mean : .clipped, transform: transform)
+                return .localSteps(LocalStepsConfig(
+                    steps: ls.steps, demo: demo,
+                    inner: AdamW.Config(beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: Float(o.weightDecay)),
+                    outer: OuterStepConfig(lr: ls.outerLR, momentum: ls.outerMomentum, nesterov: ls.outerNesterov)))
+            }
             return .demo(DeMoConfig(decay: o.decay, topk: o.topk, chunk: o.chunk, weightDecay: o.weightDecay, valueFormat: f,
-                                   aggregate: o.aggregate == .mean ? .mean : .clipped))
+                                   aggregate: o.aggregate == .mean ? .mean : .clipped, transform: transform))
         case .adamw:
             return .adamw(beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: Float(o.weightDecay))
         }
     }
 
     /// Learning-rate schedule: warmup (the topology's, default 5% of the steps) then cosine to 10%.
+    /// With local steps it is the inner AdamW's, over inner steps (`steps × local_steps`).
     public static func schedule(_ t: Topology) -> LRSchedule {
-        LRSchedule(peak: t.optimizer.lr, warmupSteps: t.optimizer.warmup ?? max(1, t.steps / 20), totalSteps: t.steps, minRatio: 0.1)
+        if let ls = t.optimizer.localSteps {
+            let inner = t.steps * ls.steps
+            return LRSchedule(peak: ls.innerLR, warmupSteps: t.optimizer.warmup ?? max(1, inner / 20), totalSteps: inner, minRatio: 0.1)
+        }
+        return LRSchedule(peak: t.optimizer.lr, warmupSteps: t.optimizer.warmup ?? max(1, t.steps / 20), totalSteps: t.steps, minRatio: 0.1)
     }
 
     /// Loop settings: heartbeat thresholds and the step deadline.

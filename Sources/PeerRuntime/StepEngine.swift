@@ -31,10 +31,14 @@ public protocol StepEngine: AnyObject {
     /// How each contributor of applied step `step` compared with the others, once (then
     /// forgotten); nil when the engine does not score. Called from the loop thread: thread-safe.
     func takeContributionScores(step: Int) -> [ContributionScore]?
+    /// Tokens this peer trains on for one contribution (a batch; H batches with local steps), for
+    /// the bytes-per-token figures of rounds.jsonl; 0 when unknown. Constant after init.
+    var tokensPerContribution: Int { get }
 }
 
 extension StepEngine {
     public func takeContributionScores(step: Int) -> [ContributionScore]? { nil }
+    public var tokensPerContribution: Int { 0 }
 }
 
 /// One contributor of one applied step against the others (DeMo's `DeMoContributorScore`), for

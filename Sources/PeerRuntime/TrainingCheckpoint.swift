@@ -43,6 +43,8 @@ public struct TrainingCheckpoint: Sendable {
     public var adamM: [Float]?
     public var adamV: [Float]?
     public var adamT: Int
+    /// Local steps' outer momentum (replicated; nil without outer momentum).
+    public var outerMomentum: [Float]?
     /// Free-form extra metadata (optimizer settings, corpus checksum, peer id…).
     public var extra: [String: String]
 
@@ -73,6 +75,7 @@ public struct TrainingCheckpoint: Sendable {
         if let residual { add("murmur.residual.", residual) }
         if let adamM { add("murmur.adam_m.", adamM) }
         if let adamV { add("murmur.adam_v.", adamV) }
+        if let outerMomentum { add("murmur.outer_m.", outerMomentum) }
         var meta = extra
         meta["format"] = Self.formatTag
         meta["config"] = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
@@ -124,13 +127,15 @@ public struct TrainingCheckpoint: Sendable {
             }
             return out
         }
-        return TrainingCheckpoint(
+        var c = TrainingCheckpoint(
             config: config, step: try int("step"), incarnation: UInt32(clamping: try int("incarnation")),
             runID: UInt64(st.metadata["run_id"] ?? "0") ?? 0,
             parameters: try flat("", required: true)!, residual: try flat("murmur.residual.", required: false),
             adamM: try flat("murmur.adam_m.", required: false), adamV: try flat("murmur.adam_v.", required: false),
             adamT: try int("adam_t"),
             extra: st.metadata.filter { !["format", "config", "step", "incarnation", "run_id", "adam_t", "data_sha256"].contains($0.key) })
+        c.outerMomentum = try flat("murmur.outer_m.", required: false)
+        return c
     }
 
     /// SHA-256 (hex) over every tensor's name and bytes in name order: the `data_sha256` a

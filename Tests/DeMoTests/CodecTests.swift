@@ -63,6 +63,12 @@ func decodeIsSafe(_ bytes: [UInt8], _ plan: DeMoPlan) -> Bool {
                     case .sign:
                         #expect(abs(abs(d[i]) - meanAbs) <= 1e-6 * meanAbs)
                         #expect(v[i] == 0 || (d[i] < 0) == (v[i] < 0))
+                    case .twoBit:
+                        // ±0.5 or ±1.5 × mean|v|, the sign kept, the larger level iff |v| ≥ mean|v|.
+                        let s = back.tensors[t].scales[c]
+                        #expect(abs(s - meanAbs) <= 1e-5 * meanAbs)
+                        #expect(abs(d[i]) == (abs(v[i]) >= s ? 1.5 * s : 0.5 * s))
+                        #expect(v[i] == 0 || (d[i] < 0) == (v[i] < 0))
                     }
                 }
             }
