@@ -162,29 +162,23 @@ public struct KeyStore: Sendable {
         var publics: [PeerIndex: Curve25519.Signing.PublicKey] = [:]
         for peer in topology.peers {
             let path = signingPublicPath(peer.id)
+            let source = peer.signKey == nil ? path : "sign_key of \(peer.id)"
             let text: String
             if let inline = peer.signKey {
                 text = inline
-            } else if Self.exists(path) {
-                text = try readSigningKey(path)
-                // When the secret is on this host the file must be its key (a stale copy would
-                // make every receiver refuse this peer).
-                if hasSecret(peer.id) {
-                    let theirs = peer.index == me ? pair : try keyPair(peer: peer.id)
-                    if let derived = SigningKeys.privateKey(forCurveSecret: theirs.secretKey), SigningKeys.hex(derived.publicKey) != text {
-                        throw .mismatchedSigningKey(peer: peer.id, path: path)
-                    }
-                }
-            } else if peer.index == me || hasSecret(peer.id) {
-                let theirs = peer.index == me ? pair : try keyPair(peer: peer.id)
-                try writeSigningPublic(for: theirs, peer: peer.id)
-                text = try readSigningKey(path)
             } else {
-                throw .missingSigningKey(path: path, peer: peer.id)
+                // With the secret on this host the file derives from it: written when missing, and an
+                // existing one must match (a stale copy would make every receiver refuse this peer).
+                if peer.index == me || hasSecret(peer.id) {
+                    try writeSigningPublic(for: peer.index == me ? pair : try keyPair(peer: peer.id), peer: peer.id)
+                } else if !Self.exists(path) {
+                    throw .missingSigningKey(path: path, peer: peer.id)
+                }
+                text = try readSigningKey(path)
             }
-            guard let key = SigningKeys.publicKey(hex: text) else { throw .badSigningKey(path: peer.signKey == nil ? path : "sign_key of \(peer.id)") }
+            guard let key = SigningKeys.publicKey(hex: text) else { throw .badSigningKey(path: source) }
             if peer.index == me, key.rawRepresentation != own.publicKey.rawRepresentation {
-                throw .mismatchedSigningKey(peer: peer.id, path: peer.signKey == nil ? path : "sign_key of \(peer.id)")
+                throw .mismatchedSigningKey(peer: peer.id, path: source)
             }
             publics[peer.index] = key
         }

@@ -41,29 +41,33 @@ public enum SigningKeys {
 }
 
 /// Ed25519 signatures over `Envelope.signedBytes`: our own private key, every peer's public key.
-/// Holds the raw key bytes (swift-crypto's key types are not `Sendable`) and rebuilds a key per
-/// call (~20 µs, next to ~50–100 µs for the signature itself).
 public struct Ed25519Authenticator: OriginAuthenticator {
-    let ownSeed: [UInt8]
-    let publics: [PeerIndex: [UInt8]]
+    /// The keys, made once (not per message: building a private key costs a scalar multiplication).
+    /// @unchecked Sendable: swift-crypto's key types are not marked Sendable, but these are never
+    /// mutated after `init`, and signing or verifying only reads them.
+    private final class Keys: @unchecked Sendable {
+        let own: Curve25519.Signing.PrivateKey
+        let publics: [PeerIndex: Curve25519.Signing.PublicKey]
+        init(own: Curve25519.Signing.PrivateKey, publics: [PeerIndex: Curve25519.Signing.PublicKey]) {
+            self.own = own
+            self.publics = publics
+        }
+    }
+    private let keys: Keys
 
     public init(own: Curve25519.Signing.PrivateKey, publics: [PeerIndex: Curve25519.Signing.PublicKey]) {
-        self.ownSeed = Array(own.rawRepresentation)
-        self.publics = publics.mapValues { Array($0.rawRepresentation) }
+        keys = Keys(own: own, publics: publics)
     }
 
     public func sign(_ envelope: Envelope) -> [UInt8] {
         // Fails only on a broken key, which the initialiser rules out; an empty signature is then
         // refused by every receiver rather than crashing the sender.
-        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: ownSeed),
-              let signature = try? key.signature(for: envelope.signedBytes) else { return [] }
-        return Array(signature)
+        (try? keys.own.signature(for: envelope.signedBytes)).map { Array($0) } ?? []
     }
 
     public func verify(_ envelope: Envelope) -> Bool {
         guard let signature = envelope.signature, signature.count == Envelope.signatureSize,
-              let raw = publics[envelope.header.origin],
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else { return false }
+              let key = keys.publics[envelope.header.origin] else { return false }
         return key.isValidSignature(signature, for: envelope.signedBytes)
     }
 }

@@ -70,10 +70,9 @@ extension PeerNode {
         if !wantSnapshot, req.header.step <= UInt64(lastApplied + 1), let steps = replayLog.range(Int(req.header.step), lastApplied) {
             let from = Int(req.header.step)
             // Under the same credit as a snapshot: the window now, one more per step consumed.
-            outgoingSnapshots[requester] = SnapshotTransfer(
-                replays: steps.enumerated().map { (from + $0.offset, CatchUpWire.encodeReplay($0.element)) },
-                route: route, bytes: [], chunkSize: 1, count: steps.count, next: 0, credit: Self.snapshotWindow,
-                step: lastApplied, digest: digest)
+            outgoingSnapshots[requester] = CatchUpTransfer(
+                content: .replay(steps.enumerated().map { (from + $0.offset, CatchUpWire.encodeReplay($0.element)) }),
+                route: route, credit: Self.snapshotWindow, step: lastApplied, digest: digest)
             pumpSnapshot(to: requester)
         } else {
             // A snapshot of the state after the jobs already queued, taken on the worker; one cached
@@ -96,9 +95,8 @@ extension PeerNode {
         cachedSnapshot = (step, bytes, d)
         let size = max(1, options.snapshotChunk)
         for (requester, route) in snapshotWaiters {
-            outgoingSnapshots[requester] = SnapshotTransfer(route: route, bytes: bytes, chunkSize: size,
-                                                            count: max(1, (bytes.count + size - 1) / size), next: 0,
-                                                            credit: Self.snapshotWindow, step: step, digest: d)
+            outgoingSnapshots[requester] = CatchUpTransfer(content: .snapshot(bytes: bytes, chunkSize: size), route: route,
+                                                           credit: Self.snapshotWindow, step: step, digest: d)
             pumpSnapshot(to: requester)
         }
         snapshotWaiters = [:]
@@ -107,40 +105,30 @@ extension PeerNode {
     /// Chunks a requester may receive before it grants more credit.
     static let snapshotWindow = 4
 
-    /// Sends as many chunks as the requester's credit allows; the end marker after the last one.
+    /// Sends as many items as the requester's credit allows; the end marker after the last one.
     func pumpSnapshot(to requester: Int) {
         guard var t = outgoingSnapshots[requester] else { return }
-        while t.credit > 0 && t.next < t.count && !t.replays.isEmpty {
-            let r = t.replays[t.next]
-            try? transport.reply(envelope(kind: .catchUpReplay, step: UInt64(max(0, r.step)), body: r.body), to: t.route)
+        let count = t.count
+        while t.credit > 0 && t.next < count {
+            let item = t.item(t.next)
+            try? transport.reply(envelope(kind: item.kind, step: UInt64(max(0, item.step)), body: item.body), to: t.route)
             t.next += 1
             t.credit -= 1
         }
-        if !t.replays.isEmpty {
-            if t.next == t.count {
-                try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
-                                              body: CatchUpWire.encodeEnd(digest: t.digest, mode: .replay)), to: t.route)
-                outgoingSnapshots[requester] = nil
-                log(["event": "catchup", "result": "served replay", "to": peerIDs[requester], "steps": t.count])
-            } else {
-                outgoingSnapshots[requester] = t
-            }
+        guard t.next == count else {
+            outgoingSnapshots[requester] = t
             return
         }
-        while t.credit > 0 && t.next < t.count {
-            let lo = t.next * t.chunkSize, hi = min(t.bytes.count, lo + t.chunkSize)
-            try? transport.reply(envelope(kind: .catchUpSnapshot, step: UInt64(max(0, t.step)),
-                                          body: CatchUpWire.encodeChunk(index: t.next, count: t.count, t.bytes[lo..<hi])), to: t.route)
-            t.next += 1
-            t.credit -= 1
-        }
-        if t.next == t.count {
+        outgoingSnapshots[requester] = nil
+        switch t.content {
+        case .replay:
+            try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
+                                          body: CatchUpWire.encodeEnd(digest: t.digest, mode: .replay)), to: t.route)
+            log(["event": "catchup", "result": "served replay", "to": peerIDs[requester], "steps": count])
+        case .snapshot(let bytes, _):
             try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
                                           body: CatchUpWire.encodeEnd(digest: t.digest, mode: .snapshot)), to: t.route)
-            outgoingSnapshots[requester] = nil
-            log(["event": "catchup", "result": "served snapshot", "to": peerIDs[requester], "bytes": t.bytes.count, "chunks": t.count])
-        } else {
-            outgoingSnapshots[requester] = t
+            log(["event": "catchup", "result": "served snapshot", "to": peerIDs[requester], "bytes": bytes.count, "chunks": count])
         }
     }
 

@@ -208,7 +208,7 @@ public final class PeerNode {
     /// Catch-up requester state.
     var catchUp = CatchUpState()
     /// Donor state: transfers under credit, requesters waiting for a snapshot job, the cached one.
-    var outgoingSnapshots: [Int: SnapshotTransfer] = [:]
+    var outgoingSnapshots: [Int: CatchUpTransfer] = [:]
     var snapshotWaiters: [Int: ReplyRoute] = [:]
     var snapshotJobPending = false
     var cachedSnapshot: (step: Int, bytes: [UInt8], digest: UInt64)?
@@ -585,18 +585,39 @@ struct CatchUpBudget {
 
 /// One outgoing catch-up transfer (log replay or snapshot chunks), sent under the requester's
 /// credit: at most `credit` items in flight, one more per item it consumed.
-struct SnapshotTransfer {
-    /// Replayed steps to send instead of snapshot chunks (then `bytes` is empty).
-    var replays: [(step: Int, body: [UInt8])] = []
+struct CatchUpTransfer {
+    enum Content {
+        /// Replayed steps, in order.
+        case replay([(step: Int, body: [UInt8])])
+        /// A snapshot, sent in chunks of `chunkSize` bytes.
+        case snapshot(bytes: [UInt8], chunkSize: Int)
+    }
+    var content: Content
     var route: ReplyRoute
-    var bytes: [UInt8]
-    var chunkSize: Int
-    var count: Int
-    var next: Int
+    var next = 0
     var credit: Int
-    /// The donor's step and digest when the snapshot was taken (the end marker reports these).
+    /// The donor's step and digest when the transfer began (the end marker reports these).
     var step: Int
     var digest: UInt64
+
+    /// Items to send: replayed steps, or chunks (at least one, even for an empty snapshot).
+    var count: Int {
+        switch content {
+        case .replay(let steps): steps.count
+        case let .snapshot(bytes, size): max(1, (bytes.count + size - 1) / size)
+        }
+    }
+
+    /// Kind, step and body of item `i`.
+    func item(_ i: Int) -> (kind: MessageKind, step: Int, body: [UInt8]) {
+        switch content {
+        case .replay(let steps):
+            return (.catchUpReplay, steps[i].step, steps[i].body)
+        case let .snapshot(bytes, size):
+            let lo = i * size, hi = min(bytes.count, lo + size)
+            return (.catchUpSnapshot, step, CatchUpWire.encodeChunk(index: i, count: count, bytes[lo..<hi]))
+        }
+    }
 }
 
 /// What a catch-up requester keeps while a transfer runs.

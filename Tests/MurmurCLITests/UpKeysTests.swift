@@ -34,6 +34,19 @@ import Testing
         return try TopologyParser.parse(yaml: yaml, file: "keytest.yaml")
     }
 
+    /// Makes p2's and p3's keys in `<store>-other-host` (standing for their own machines) and copies
+    /// their `.pub` files — and `.sign.pub` when `signing` — into `store`, as a user would.
+    static func copyRemotePublicKeys(to store: KeyStore, signing: Bool) throws {
+        let elsewhere = KeyStore(directory: store.directory + "-other-host")
+        try elsewhere.create(peer: "p2")
+        try elsewhere.create(peer: "p3")
+        try FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
+        for id in ["p2", "p3"] {
+            try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id))
+            if signing { try FileManager.default.copyItem(atPath: elsewhere.signingPublicPath(id), toPath: store.signingPublicPath(id)) }
+        }
+    }
+
     static func keysDir() -> String {
         NSTemporaryDirectory() + "murmur-upkeys-\(UInt64.random(in: 0...UInt64.max))/keys"
     }
@@ -70,15 +83,8 @@ import Testing
         let local = topo.localPeers(localAddresses: [])
         let store = KeyStore(directory: dir)
         // The remote peers' .pub files, as copied from their hosts (made there, secrets stay there).
-        let elsewhere = KeyStore(directory: dir + "-other-host")
         defer { try? FileManager.default.removeItem(atPath: dir + "-other-host") }
-        try elsewhere.create(peer: "p2")
-        try elsewhere.create(peer: "p3")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for id in ["p2", "p3"] {
-            try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id))
-            try FileManager.default.copyItem(atPath: elsewhere.signingPublicPath(id), toPath: store.signingPublicPath(id))
-        }
+        try Self.copyRemotePublicKeys(to: store, signing: true)
         let before = try ["p2", "p3"].flatMap { [try Data(contentsOf: URL(fileURLWithPath: store.publicPath($0))),
                                                  try Data(contentsOf: URL(fileURLWithPath: store.signingPublicPath($0)))] }
 
@@ -107,13 +113,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
         let topo = try Self.topology(keys: dir)
         let store = KeyStore(directory: dir)
-        let elsewhere = KeyStore(directory: dir + "-other-host")
         defer { try? FileManager.default.removeItem(atPath: dir + "-other-host") }
-        try elsewhere.create(peer: "p2")
-        try elsewhere.create(peer: "p3")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // Only the CURVE .pub files were copied, as the README said before signatures.
-        for id in ["p2", "p3"] { try FileManager.default.copyItem(atPath: elsewhere.publicPath(id), toPath: store.publicPath(id)) }
+        try Self.copyRemotePublicKeys(to: store, signing: false)
         let problems = #expect(throws: UpKeys.Problems.self) {
             try UpKeys.prepare(topology: topo, local: topo.localPeers(localAddresses: []), store: store)
         }

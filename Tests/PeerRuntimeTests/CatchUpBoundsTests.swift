@@ -7,6 +7,16 @@ import Testing
 /// Issue 16 item 4: a flood of catch-up requests from one requester buys a bounded answer — at most
 /// `CatchUpBudget.capacity` requests at once, each answered with at most the credit window of
 /// replayed steps until the requester grants more.
+/// Peers 0..<engines.count of `topo` on `network`, under `clock`, on simulated workers.
+func simulatedNodes(_ topo: Topology, _ network: InMemoryNetwork, _ clock: ManualClock, _ opts: PeerOptions,
+                    engines: [any StepEngine]) throws -> [PeerNode] {
+    try engines.indices.map { p in
+        try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
+                     transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: opts,
+                     runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
+    }
+}
+
 @Suite struct CatchUpBoundsTests {
     @Test func aReplayRequestFloodIsAnsweredWithABoundedNumberOfSteps() throws {
         let topo = try loopbackTopology(peers: 3)
@@ -14,11 +24,7 @@ import Testing
         let clock = ManualClock()
         let opts = PeerOptions(steps: 60, membership: MembershipConfig(heartbeatInterval: 0.1, suspectAfter: 0.5, deadAfter: 1.5),
                                deadline: .fixed(seconds: 1), startupGrace: 1, tick: 0)
-        let nodes = try (0..<2).map { p in
-            try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
-                         transport: network.transport(for: PeerIndex(p)), engine: HashEngine(peer: p), options: opts,
-                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
-        }
+        let nodes = try simulatedNodes(topo, network, clock, opts, engines: [HashEngine(peer: 0), HashEngine(peer: 1)])
         let attacker = network.transport(for: 2)
         try attacker.start()
         for n in nodes { try n.start() }
@@ -89,11 +95,7 @@ final class LyingSnapshotEngine: StepEngine {
         let opts = PeerOptions(steps: 60, membership: MembershipConfig(heartbeatInterval: 0.1, suspectAfter: 0.5, deadAfter: 1.5),
                                deadline: .fixed(seconds: 1), startupGrace: 1, tick: 0, replaySteps: 0)
         let engines: [any StepEngine] = [LyingSnapshotEngine(peer: 0), HashEngine(peer: 1), HashEngine(peer: 2)]
-        let nodes = try (0..<3).map { p in
-            try PeerNode(me: p, runID: 7, peerIDs: topo.peers.map(\.id), incarnation: 1,
-                         transport: network.transport(for: PeerIndex(p)), engine: engines[p], options: opts,
-                         runDirectory: nil, worker: SimulatedStepWorker(), clock: { clock.now })
-        }
+        let nodes = try simulatedNodes(topo, network, clock, opts, engines: engines)
         try nodes[0].start(); try nodes[1].start()
         func turn(_ active: [PeerNode]) throws {
             for n in active { _ = try n.poll(wait: 0) }
