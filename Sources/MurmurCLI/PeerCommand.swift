@@ -123,9 +123,18 @@ struct PeerCommand: ParsableCommand {
         // worker, like everything in onApplied. A failure to create the file costs only the curves.
         let board = try? TensorBoardWriter(directory: dir.appendingPathComponent("tensorboard"))
         if board == nil { logger.warning("peer \(id): could not create \(dir.path)/tensorboard; no TensorBoard scalars") }
+        // Seconds between two applied steps (compute + round), for the board's step-time curve.
+        var lastAppliedAt = DispatchTime.now().uptimeNanoseconds
         node.onApplied = { [unowned node] s in
             if (s + 1) % every == 0 { save(s + 1, "every \(every) steps") }
-            if let board, engine.lastLoss.isFinite { board.scalar("train/loss", engine.lastLoss, step: s + 1) }
+            if let board {
+                if engine.lastLoss.isFinite { board.scalar("train/loss", engine.lastLoss, step: s + 1) }
+                let now = DispatchTime.now().uptimeNanoseconds
+                board.scalar("time/step_seconds", Float(Double(now - lastAppliedAt) / 1e9), step: s + 1)
+                lastAppliedAt = now
+                // Cumulative bytes this peer's transport sent (UPDATEs, heartbeats, relays, catch-up).
+                board.scalar("bytes/out", Float(transport.stats.bytesOut), step: s + 1)
+            }
             for change in engine.takeContentChanges() { node.note(ContentSuspicionNote.fields(change, peerIDs: topo.peers.map(\.id))) }
             // Forward passes only: parameters, residual and data cursor stay as they are.
             if let validateEvery, (s + 1) % validateEvery == 0 {
