@@ -29,7 +29,8 @@ let package = Package(
         .target(name: "Mesh", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "MeshZMQ", dependencies: ["Mesh", "CZMQ", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Membership", dependencies: ["Mesh"]),
-        .target(name: "PeerRuntime", dependencies: ["Mesh", "Membership", "DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
+        .target(name: "PeerRuntime", dependencies: ["Mesh", "Membership", "DeMo", "TinyGPT", "Checkpointing", "Tensors",
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Golden", dependencies: ["DeMo", "TinyGPT", "Checkpointing", "Tensors"]),
         .target(name: "MurmurCLI", dependencies: [
             "Tensors", "Checkpointing", "DeMo", "TinyGPT", "Mesh", "MeshZMQ", "Membership", "PeerRuntime", "Golden",

@@ -56,9 +56,11 @@ final class MeshLoop {
         let spec = topology.peers[Int(me)]
         xpub = try ZMQSocket(context, type: ZMQ_XPUB)
         router = try ZMQSocket(context, type: ZMQ_ROUTER)
-        try Self.configure(xpub, options)
+        // What each socket kind receives sets its frame limit: subscriptions and requests are tiny,
+        // updates (SUB) and catch-up replies (DEALER) may be a dense gradient or a snapshot chunk.
+        try Self.configure(xpub, options, maxFrame: options.maxRequestFrameBytes)
         try xpub.set(ZMQ_XPUB_VERBOSE, 1)
-        try Self.configure(router, options)
+        try Self.configure(router, options, maxFrame: options.maxRequestFrameBytes)
         // Unknown reply routes fail loudly (EHOSTUNREACH) instead of vanishing; a requester that
         // reconnects under the same id takes its route over.
         try router.set(ZMQ_ROUTER_MANDATORY, 1)
@@ -87,8 +89,8 @@ final class MeshLoop {
     }
 
     /// Options that must be set before bind/connect.
-    static func configure(_ socket: ZMQSocket, _ o: ZMQTransportOptions) throws(ZMQError) {
-        try socket.set(ZMQ_MAXMSGSIZE, int64: o.maxFrameBytes)
+    static func configure(_ socket: ZMQSocket, _ o: ZMQTransportOptions, maxFrame: Int64? = nil) throws(ZMQError) {
+        try socket.set(ZMQ_MAXMSGSIZE, int64: maxFrame ?? o.maxFrameBytes)
         try socket.set(ZMQ_HEARTBEAT_IVL, o.zmtpHeartbeatInterval.zmqMilliseconds)
         try socket.set(ZMQ_HEARTBEAT_TIMEOUT, o.zmtpHeartbeatTimeout.zmqMilliseconds)
         try socket.set(ZMQ_HEARTBEAT_TTL, o.zmtpHeartbeatTTL.zmqMilliseconds)

@@ -5,6 +5,10 @@ import Mesh
 public struct ZMQTransportOptions: Sendable {
     /// Largest frame accepted (`ZMQ_MAXMSGSIZE`, per frame); a bigger one drops the connection.
     public var maxFrameBytes: Int64 = 64 << 20
+    /// Largest frame the XPUB (subscriptions) and the ROUTER (catch-up requests and credits) accept.
+    /// Those carry a header and a few bytes, so a stranger cannot make either buffer a 64 MiB
+    /// frame: libzmq drops the connection at the limit, before the frame is assembled (issue 16).
+    public var maxRequestFrameBytes: Int64 = 64 << 10
     /// ZMTP heartbeats: how often to ping, how long to wait for any traffic before declaring the
     /// connection dead, and the TTL asked of the other side. Catch a stopped (SIGSTOP) peer.
     public var zmtpHeartbeatInterval: Duration = .milliseconds(250)

@@ -284,7 +284,22 @@ public final class GPTEngine: StepEngine {
         }
     }
 
-    public func digest() -> UInt64 { ParameterDigest.digest(UnsafeBufferPointer(model.parameters)) }
+    /// SHA-256-based digest (`StateDigest`) of everything a snapshot carries, in snapshot order:
+    /// parameters, AdamW's moments and step count, the outer momentum. A snapshot that passes the
+    /// majority's digest is then the majority's whole replicated state, not only its parameters.
+    public func digest() -> UInt64 {
+        var t = UInt64(adam?.t ?? 0).littleEndian
+        return withUnsafeBytes(of: &t) { tBytes in
+            var parts = [UnsafeRawBufferPointer(UnsafeBufferPointer(model.parameters))]
+            guard adam != nil || local != nil else { return StateDigest.of(parts) }
+            let m = adam?.m ?? [], v = adam?.v ?? [], momentum = local?.outer.momentum ?? []
+            return m.withUnsafeBytes { mb in v.withUnsafeBytes { vb in momentum.withUnsafeBytes { ob in
+                if adam != nil { parts += [mb, vb, tBytes] }
+                parts.append(ob)
+                return StateDigest.of(parts)
+            } } }
+        }
+    }
 
     public func takeContributionScores(step: Int) -> [ContributionScore]? { scoreStore.take(step: step) }
 

@@ -31,12 +31,13 @@ extension PeerNode {
         if req.header.kind == .catchUpCredit {
             // Flow control: the requester consumed items and grants more. Only from the connection
             // that asked: a credit naming another requester cannot redirect its transfer.
-            guard var t = outgoingSnapshots[requester], t.route == route, req.body.count == 4 else { return }
+            let key = TransferKey(requester: requester, route: route)
+            guard var t = outgoingSnapshots[key], req.body.count == 4 else { return }
             let grant = Int(req.body[0]) | Int(req.body[1]) << 8 | Int(req.body[2]) << 16 | Int(req.body[3]) << 24
             t.credit = min(Self.snapshotWindow, t.credit + max(0, grant))
-            t.route = route
-            outgoingSnapshots[requester] = t
-            pumpSnapshot(to: requester)
+            t.lastActivity = clock()
+            outgoingSnapshots[key] = t
+            pumpSnapshot(to: key)
             return
         }
         guard req.header.kind == .catchUpRequest else { return }
@@ -59,7 +60,12 @@ extension PeerNode {
         case .training, .finishing: canServe = lastApplied >= 0 && state == .training
         default: canServe = false
         }
-        guard canServe else {
+        let key = TransferKey(requester: requester, route: route)
+        // Forged requests under a peer's name (other connections) get transfers of their own, but
+        // only a few: the real peer's one is never replaced, and memory stays bounded.
+        let others = outgoingSnapshots.keys.filter { $0.requester == requester && $0 != key }.count
+            + snapshotWaiters.filter { $0.requester == requester && $0 != key }.count
+        guard canServe, others < Self.maxTransfersPerRequester else {
             reply(.catchUpEnd, lastApplied, CatchUpWire.encodeEnd(digest: digest, mode: .refused))
             return
         }
@@ -70,15 +76,15 @@ extension PeerNode {
         if !wantSnapshot, req.header.step <= UInt64(lastApplied + 1), let steps = replayLog.range(Int(req.header.step), lastApplied) {
             let from = Int(req.header.step)
             // Under the same credit as a snapshot: the window now, one more per step consumed.
-            outgoingSnapshots[requester] = CatchUpTransfer(
+            outgoingSnapshots[key] = CatchUpTransfer(
                 content: .replay(steps.enumerated().map { (from + $0.offset, CatchUpWire.encodeReplay($0.element)) }),
-                route: route, credit: Self.snapshotWindow, step: lastApplied, digest: digest)
-            pumpSnapshot(to: requester)
+                route: route, credit: Self.snapshotWindow, step: lastApplied, digest: digest, lastActivity: now)
+            pumpSnapshot(to: key)
         } else {
             // A snapshot of the state after the jobs already queued, taken on the worker; one cached
             // copy serves every requester of the same step.
-            snapshotWaiters[requester] = route
-            outgoingSnapshots[requester] = nil
+            snapshotWaiters.insert(key)
+            outgoingSnapshots[key] = nil
             if let cached = cachedSnapshot, cached.step == lastApplied, worker.pending == 0 {
                 snapshotReady(step: cached.step, bytes: cached.bytes, digest: cached.digest)
             } else if !snapshotJobPending {
@@ -94,20 +100,35 @@ extension PeerNode {
         snapshotJobPending = false
         cachedSnapshot = (step, bytes, d)
         let size = max(1, options.snapshotChunk)
-        for (requester, route) in snapshotWaiters {
-            outgoingSnapshots[requester] = CatchUpTransfer(content: .snapshot(bytes: bytes, chunkSize: size), route: route,
-                                                           credit: Self.snapshotWindow, step: step, digest: d)
-            pumpSnapshot(to: requester)
+        for key in snapshotWaiters {
+            outgoingSnapshots[key] = CatchUpTransfer(content: .snapshot(bytes: bytes, chunkSize: size), route: key.route,
+                                                     credit: Self.snapshotWindow, step: step, digest: d, lastActivity: clock())
+            pumpSnapshot(to: key)
         }
-        snapshotWaiters = [:]
+        snapshotWaiters = []
     }
 
     /// Chunks a requester may receive before it grants more credit.
     static let snapshotWindow = 4
 
+    /// Transfers one requester may have open over different connections (see `TransferKey`).
+    static let maxTransfersPerRequester = 2
+    /// A transfer whose requester neither asked nor granted credit for this long is dropped (s).
+    static let transferIdleLimit = 30.0
+
+    /// Drops transfers nobody drives: a requester that went away, or a forger that never grants.
+    func dropIdleTransfers(now: Double) {
+        for (key, t) in outgoingSnapshots where now - t.lastActivity > Self.transferIdleLimit {
+            outgoingSnapshots[key] = nil
+            warnLimited("transfer-idle", ["event": "catchup", "result": "transfer dropped", "to": peerIDs[key.requester],
+                                          "detail": "no credit for \(Int(Self.transferIdleLimit)) s"])
+        }
+    }
+
     /// Sends as many items as the requester's credit allows; the end marker after the last one.
-    func pumpSnapshot(to requester: Int) {
-        guard var t = outgoingSnapshots[requester] else { return }
+    func pumpSnapshot(to key: TransferKey) {
+        let requester = key.requester
+        guard var t = outgoingSnapshots[key] else { return }
         let count = t.count
         while t.credit > 0 && t.next < count {
             let item = t.item(t.next)
@@ -116,10 +137,10 @@ extension PeerNode {
             t.credit -= 1
         }
         guard t.next == count else {
-            outgoingSnapshots[requester] = t
+            outgoingSnapshots[key] = t
             return
         }
-        outgoingSnapshots[requester] = nil
+        outgoingSnapshots[key] = nil
         switch t.content {
         case .replay:
             try? transport.reply(envelope(kind: .catchUpEnd, step: UInt64(max(0, t.step)),
@@ -274,10 +295,57 @@ extension PeerNode {
             }
             return
         }
-        if let ahead = donorAhead(), (membership.records[ahead]?.last?.lastAppliedStep ?? 0) > Int64(lastApplied + 4 + options.overlap) {
-            beginCatchUp(donor: ahead, snapshot: false, reason: "others moved on during catch-up")
-        } else {
-            enterTraining(reason: "caught up")
+        // The donor's word is not enough: the majority of the other live peers must report the
+        // same digest at that step (heartbeats and UPDATE bases, already collected).
+        reported.record(peer: donor, step: lastStep, digest: want)
+        catchUp.verifying = (lastStep, want, mode, clock())
+        verifyCatchUp(donor: donor, now: clock())
+    }
+
+    /// Voters on a caught-up state: the other live peers we still trust, the donor among them.
+    func catchUpVoters(donor: Int) -> [Int] {
+        Array(Set(membership.alivePeers.filter { $0 != me && !distrustedDonors.contains($0) } + [donor]))
+    }
+
+    /// Confirmed by the majority: train on (or catch up further). Refuted: the donor is not asked
+    /// again and another one serves a snapshot. Undecided: wait for more reports, up to
+    /// `catchUpTimeout`; then a state no other peer contradicts is kept (the others may have
+    /// moved past that step without reporting it), one that any contradicts is refused.
+    func verifyCatchUp(donor: Int, now: Double) {
+        guard let v = catchUp.verifying else { return }
+        let verdict = reported.verdict(step: v.step, digest: v.digest, voters: catchUpVoters(donor: donor))
+        let hex = ParameterDigest.hex(v.digest)
+        switch verdict {
+        case .confirmed(let by):
+            catchUp.verifying = nil
+            log(["event": "catchup", "result": "verified", "donor": peerIDs[donor], "step": v.step, "digest": hex,
+                 "confirmed_by": by.map { peerIDs[$0] }])
+            if let ahead = donorAhead(), (membership.records[ahead]?.last?.lastAppliedStep ?? 0) > Int64(lastApplied + 4 + options.overlap) {
+                beginCatchUp(donor: ahead, snapshot: false, reason: "others moved on during catch-up")
+            } else {
+                enterTraining(reason: "caught up")
+            }
+        case .refuted(let majority, let by):
+            catchUp.verifying = nil
+            refuteCatchUp(donor: donor, step: v.step, digest: hex, majority: majority, by: by)
+        case .undecided(let agreeing, let disagreeing):
+            guard now - v.since >= options.catchUpTimeout else { return }
+            catchUp.verifying = nil
+            if disagreeing.isEmpty {
+                log(["event": "catchup", "result": "verified", "donor": peerIDs[donor], "step": v.step, "digest": hex,
+                     "confirmed_by": agreeing.map { peerIDs[$0] }, "detail": "no other peer reported step \(v.step); nobody contradicts it"])
+                enterTraining(reason: "caught up")
+            } else {
+                refuteCatchUp(donor: donor, step: v.step, digest: hex, majority: nil, by: disagreeing)
+            }
         }
+    }
+
+    func refuteCatchUp(donor: Int, step: Int, digest: String, majority: UInt64?, by: [Int]) {
+        let theirs = majority.map { " report \(ParameterDigest.hex($0))" } ?? " report other digests"
+        log(["event": "catchup", "result": "refused state", "donor": peerIDs[donor], "step": step, "digest": digest,
+             "majority": majority.map(ParameterDigest.hex) ?? "", "majority_peers": by.map { peerIDs[$0] }])
+        distrust(donor, "the state it sent has digest \(digest) at step \(step), but \(by.map { peerIDs[$0] }.joined(separator: ", "))\(theirs) there")
+        tryNextDonor(after: donor, snapshot: true, reason: "the majority reports another state", otherwise: "no trusted donor left")
     }
 }

@@ -42,6 +42,9 @@ extension PeerNode {
                 return
             }
             membershipEvents(membership.onHeartbeat(hb, now: now), now: now)
+            if membership.records[origin]?.last?.incarnation == hb.incarnation, hb.lastAppliedStep >= 0 {
+                reported.record(peer: origin, step: Int(hb.lastAppliedStep), digest: hb.digest)
+            }
             if hb.state == .catchingUp || hb.state == .isolated { core.forget(peer: origin) }
             if !core.view.active { updateView(now: now) }   // the catch-up horizon moves with others' steps
             // One line per peer and at most every 100 ms: a peer that floods heartbeats (hostile,
@@ -63,6 +66,7 @@ extension PeerNode {
                 warnLimited("update", ["event": "refused", "what": "invalid UPDATE", "from": peerIDs[origin], "step": "\(env.header.step)"])
                 return
             }
+            reported.record(peer: origin, step: c.base, digest: c.baseDigest)
             handle(core.onContribution(c, now: now))
         case .commit:
             guard let c = try? Commit.decode(step: env.header.step, body: env.body, peerCount: peerIDs.count,
@@ -94,6 +98,7 @@ extension PeerNode {
             case .rejoined(let p, let inc):
                 let last = membership.records[p]?.last
                 core.forget(peer: p)
+                reported.forget(peer: p)
                 log(["event": "status", "from": peerIDs[p], "status": "rejoined", "incarnation": inc,
                      "step": last?.lastAppliedStep ?? -1, "digest": last.map { ParameterDigest.hex($0.digest) } ?? ""])
                 updateView(now: now)

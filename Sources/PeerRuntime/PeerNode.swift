@@ -208,12 +208,17 @@ public final class PeerNode {
     /// Catch-up requester state.
     var catchUp = CatchUpState()
     /// Donor state: transfers under credit, requesters waiting for a snapshot job, the cached one.
-    var outgoingSnapshots: [Int: CatchUpTransfer] = [:]
-    var snapshotWaiters: [Int: ReplyRoute] = [:]
+    /// Transfers in flight, keyed by requester *and* connection: a request that names a peer but
+    /// comes over another connection (plaintext: anyone can claim any origin) starts a transfer of
+    /// its own instead of replacing that peer's (issue 16).
+    var outgoingSnapshots: [TransferKey: CatchUpTransfer] = [:]
+    var snapshotWaiters: Set<TransferKey> = []
     var snapshotJobPending = false
     var cachedSnapshot: (step: Int, bytes: [UInt8], digest: UInt64)?
     /// Catch-up requests each requester may still make (token bucket, `CatchUpBudget`).
     var requestBudget: [Int: CatchUpBudget] = [:]
+    /// Digests the other peers reported per step: what a catch-up's result is checked against.
+    var reported = ReportedDigests()
     /// Requests dropped by the budget (a flood from one requester), for the log.
     var requestsDropped = 0
     /// Rate limit of per-message warnings (refused frames): one line per kind and second.
@@ -295,6 +300,7 @@ public final class PeerNode {
         let now = clock()
         sendHelloIfDue(now: now)
         noteRefusedOrigins(now: now)
+        dropIdleTransfers(now: now)
         switch phase {
         case .done:
             return false
@@ -327,7 +333,9 @@ public final class PeerNode {
                 }
             }
         case .catchingUp(let donor, let since):
-            if now - since >= options.catchUpTimeout || membership.status(of: donor) == .dead || membership.status(of: donor) == .left {
+            if catchUp.verifying != nil {
+                verifyCatchUp(donor: donor, now: now)
+            } else if now - since >= options.catchUpTimeout || membership.status(of: donor) == .dead || membership.status(of: donor) == .left {
                 log(["event": "catchup", "result": "donor silent", "donor": peerIDs[donor]])
                 tryNextDonor(after: donor, snapshot: catchUp.snapshot, reason: "previous donor silent", otherwise: "no donor answered")
             }
@@ -585,6 +593,12 @@ struct CatchUpBudget {
 
 /// One outgoing catch-up transfer (log replay or snapshot chunks), sent under the requester's
 /// credit: at most `credit` items in flight, one more per item it consumed.
+/// Who a catch-up transfer goes to: the origin the request named and the connection it came over.
+struct TransferKey: Hashable {
+    var requester: Int
+    var route: ReplyRoute
+}
+
 struct CatchUpTransfer {
     enum Content {
         /// Replayed steps, in order.
@@ -599,6 +613,9 @@ struct CatchUpTransfer {
     /// The donor's step and digest when the transfer began (the end marker reports these).
     var step: Int
     var digest: UInt64
+    /// When the requester last asked or granted credit (loop clock, seconds): a transfer nobody
+    /// drives any more is dropped after `PeerNode.transferIdleLimit`.
+    var lastActivity: Double = 0
 
     /// Items to send: replayed steps, or chunks (at least one, even for an empty snapshot).
     var count: Int {
@@ -631,4 +648,6 @@ struct CatchUpState {
     /// The end marker, once it arrived and the jobs it depends on are still running.
     var pendingEnd: (donor: Int, step: Int, digest: UInt64, mode: CatchUpWire.EndMode)?
     var failed = false
+    /// The transfer ended on the digest the donor announced; now the majority must confirm it.
+    var verifying: (step: Int, digest: UInt64, mode: CatchUpWire.EndMode, since: Double)?
 }

@@ -123,6 +123,30 @@ import Testing
         #expect(transports[1].stats.linkRevivals >= 1)
     }
 
+    /// The ROUTER only ever receives catch-up requests and credits: a frame above
+    /// `maxRequestFrameBytes` is refused by libzmq (it drops that connection) and never
+    /// delivered, while other requesters' small requests still are.
+    @Test func routerRefusesFramesAboveTheRequestLimit() throws {
+        let topology = try ZMQTransportTests.topology(3, ring: false)
+        let transports = try ZMQTransportTests.mesh(topology) { _, options in
+            options.maxRequestFrameBytes = 4 << 10
+        }
+        defer { transports.forEach { $0.stop() } }
+        let sync = try #require(transports[0].boundEndpoints).sync
+        transports[1].setSyncEndpoint(of: 0, sync)
+        transports[2].setSyncEndpoint(of: 0, sync)
+        var big = MessageStamper(runID: topology.runID, origin: 1, incarnation: 1)
+        var small = MessageStamper(runID: topology.runID, origin: 2, incarnation: 1)
+        try transports[1].request(big.stamp(.catchUpRequest, step: 1, body: [UInt8](repeating: 1, count: 64 << 10)), from: 0)
+        var bodies: [Int] = []
+        for round in 0..<400 where !bodies.contains(1) {  // ≤ 400 × 20 ms
+            if round >= 10 && round % 10 == 0 { try transports[2].request(small.stamp(.catchUpRequest, step: 1, body: [1]), from: 0) }
+            for case let .request(env, _) in transports[0].events(timeout: .milliseconds(20)) { bodies.append(env.body.count) }
+        }
+        #expect(!bodies.contains(64 << 10))  // the oversized request never arrives
+        #expect(bodies.contains(1))
+    }
+
     @Test func publishingAboveOwnLimitIsRefused() throws {
         let topology = try ZMQTransportTests.topology(2, ring: false)
         var options = ZMQTransportOptions()
